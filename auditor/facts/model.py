@@ -1,0 +1,201 @@
+"""The typed facts an audit gathers. Rules address them by path (`spf.lookup_count`, `dmarc.effective_policy`).
+
+A field typed `X | Unknown` holds `Unknown(reason)` when the lookups it depends on failed; a rule reading it
+ends as `unknown`. The rule loader checks fact paths against these type hints, so a typo in a rule is an
+error at load time, not a silent skip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from auditor.facts.base import Unknown
+
+# -- SPF ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SpfNode:
+    """One record in the include/redirect tree, with the lookup cost of its branch."""
+
+    domain: str
+    via: str  # "root", "include" or "redirect"
+    outcome: str  # the TXT lookup's outcome
+    record: str | None = None
+    own_lookups: int = 0  # DNS-querying terms in this record itself (RFC 7208 §4.6.4)
+    cost: int = 0  # own_lookups + the cost of every include/redirect below it
+    void_lookups: int = 0
+    error: str | None = None  # "no SPF record", "include loop", "multiple SPF records", "syntax: …"
+    children: list[SpfNode] = field(default_factory=list)
+
+
+@dataclass
+class SpfFacts:
+    domain: str
+    status: str = "ok"  # "ok" or "unknown" (the record itself could not be fetched)
+    exists: bool | Unknown = False
+    record: str | None | Unknown = None
+    records: list[str] = field(default_factory=list)  # every `v=spf1` TXT at the name
+    record_count: int | Unknown = 0
+    syntax_valid: bool | Unknown = True
+    syntax_errors: list[str] = field(default_factory=list)
+    all_qualifier: str | None | Unknown = None  # "+", "-", "~", "?"; None when no `all` (after redirects)
+    redirect: str | None = None
+    lookup_count: int | Unknown = 0  # DNS-querying terms over the whole tree
+    lookup_limit: int = 10
+    void_count: int | Unknown = 0
+    void_limit: int = 2
+    loop: bool | Unknown = False
+    loop_path: list[str] = field(default_factory=list)
+    mx_over_limit: list[str] = field(default_factory=list)  # `mx` terms with more than 10 hosts
+    uses_ptr: bool | Unknown = False
+    ptr_terms: list[str] = field(default_factory=list)
+    size: int = 0  # octets of the selected record
+    answer_size: int = 0  # octets of all TXT strings at the name plus the name (RFC 7208 §3.4)
+    longest_string: int = 0  # longest single character-string of the record (max 255)
+    size_limit: int = 512
+    include_costs: dict[str, int] = field(default_factory=dict)  # top-level include/redirect → branch cost
+    tree: SpfNode | None = None
+    sender_results: dict[str, str] = field(default_factory=dict)  # sending IP → check_host() result
+    sender_failures: list[str] = field(default_factory=list)  # sending IPs whose result is not "pass"
+
+
+# -- DMARC -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DmarcReportDestination:
+    uri: str
+    host: str
+    external: bool
+    query: str | None = None  # <policy-domain>._report._dmarc.<host> when external
+    outcome: str | None = None
+    authorized: bool | Unknown = True
+
+
+@dataclass
+class DmarcFacts:
+    domain: str  # the From (author) domain
+    status: str = "ok"
+    exists: bool | Unknown = False
+    record: str | None | Unknown = None  # the record that applies to the From domain
+    record_domain: str | None = None  # where that record was found
+    inherited: bool = False  # the record belongs to a parent domain, so sp/np apply
+    multiple: bool | Unknown = False  # a queried name had more than one DMARC record
+    multiple_at: list[str] = field(default_factory=list)
+    walk: list[str] = field(default_factory=list)  # names queried by the RFC 9989 tree walk
+    org_domain: str | Unknown = ""  # RFC 9989 §4.10.2
+    org_domain_psl: str = ""  # what an RFC 7489 receiver computes from the Public Suffix List
+    tags: dict[str, str] = field(default_factory=dict)
+    p: str | None = None
+    sp: str | None = None
+    np: str | None = None
+    effective_policy: str | None | Unknown = None  # none | quarantine | reject, for the From domain
+    policy_tag: str | None = None  # which tag gave it: p, sp or np
+    testing: bool = False  # t=y
+    pct: int | None = None
+    aspf: str = "r"
+    adkim: str = "r"
+    syntax_valid: bool | Unknown = True
+    syntax_errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rua: list[str] = field(default_factory=list)
+    ruf: list[str] = field(default_factory=list)
+    destinations: list[DmarcReportDestination] = field(default_factory=list)
+    rua_unauthorized: list[str] | Unknown = field(default_factory=list)
+    rua_unauthorized_count: int | Unknown = 0
+
+
+# -- MX ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MxHost:
+    host: str
+    preference: int
+    cname_target: str | None = None  # the MX target is an alias for this name (RFC 2181 §10.3)
+    addresses: list[str] = field(default_factory=list)
+    outcome: str = "ok"  # the address lookups' combined outcome
+    resolvable: bool | Unknown = True
+
+
+@dataclass
+class MxFacts:
+    domain: str
+    status: str = "ok"
+    exists: bool | Unknown = False  # at least one MX record (null MX included)
+    hosts: list[MxHost] = field(default_factory=list)
+    null_mx: bool = False  # RFC 7505 "0 ." only
+    null_mx_mixed: bool = False  # "0 ." next to other MX records
+    implicit: bool = False  # no MX, but A/AAAA: mail goes to the address (RFC 5321 §5.1)
+    implicit_addresses: list[str] = field(default_factory=list)
+    cname_hosts: list[str] | Unknown = field(default_factory=list)
+    cname_count: int | Unknown = 0
+    unresolvable_hosts: list[str] | Unknown = field(default_factory=list)
+    unresolvable_count: int | Unknown = 0
+
+
+# -- PTR ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PtrCheck:
+    ip: str
+    role: str  # "mx" or "sender"
+    host: str | None = None  # the MX host the address belongs to
+    names: list[str] = field(default_factory=list)  # PTR names
+    outcome: str = "ok"
+    forward_confirmed: bool | Unknown = False  # a PTR name resolves back to the IP (FCrDNS)
+
+
+@dataclass
+class PtrFacts:
+    status: str = "ok"
+    checks: list[PtrCheck] = field(default_factory=list)
+    sender_ips: list[str] = field(default_factory=list)
+    sender_missing: list[str] | Unknown = field(default_factory=list)
+    sender_missing_count: int | Unknown = 0
+    mismatch: list[str] | Unknown = field(default_factory=list)  # "ip → name" that do not resolve back
+    mismatch_count: int | Unknown = 0
+
+
+# -- DNS ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DnsFacts:
+    nameservers: list[str] = field(default_factory=list)
+    queries: int = 0
+    cache_hits: int = 0
+    overlay_answers: int = 0
+    failed: list[str] = field(default_factory=list)  # "TXT _dmarc.example.org.: timeout"
+    failed_count: int = 0
+    lookups: list[dict] = field(default_factory=list)
+
+
+# -- The whole picture -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Facts:
+    """Everything rules can read. Each field is a root of the fact paths (`spf.…`, `target.…`)."""
+
+    target: TargetFacts
+    spf: SpfFacts
+    dmarc: DmarcFacts
+    mx: MxFacts
+    ptr: PtrFacts
+    dns: DnsFacts
+
+
+@dataclass
+class TargetFacts:
+    """The target as understood, in the shape rules and templates read it."""
+
+    domain: str
+    from_address: str | None
+    from_domain: str
+    envelope_domain: str
+    org_domain: str = ""
+    self_hosted: bool = False
+    sending_ips: list[str] = field(default_factory=list)
