@@ -1,0 +1,46 @@
+"""`inboxready demo`: audit the bundled sample Mastodon instance fully offline and write the reports.
+
+Every DNS answer comes from `sample.zone` (origin ".") through the `--zone` overlay, so the demo asks no
+DNS server at all and shows exactly what a real audit shows.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from auditor.errors import AuditorError
+
+DEMO_DIR = Path(__file__).resolve().parent
+SAMPLE_ZONE = DEMO_DIR / "sample.zone"
+SAMPLE_ENV = DEMO_DIR / "env.production"
+# Never contacted: the overlay's root zone answers every name. The resolver just needs an address.
+UNUSED_NAMESERVER = ("127.0.0.1", 53)
+
+
+def demo_target():
+    from auditor.target import build_target
+
+    return build_target(
+        "social.example.net",
+        "notifications@social.example.net",
+        "email-smtp.eu-west-1.amazonaws.com:587",
+    )
+
+
+def run_demo(output: Path) -> int:
+    from auditor import render
+    from auditor.audit import AuditOptions, run_audit
+
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AuditorError(f"cannot create {output}: {exc.strerror or exc}") from None
+    options = AuditOptions(nameservers=[UNUSED_NAMESERVER], zone_files=[SAMPLE_ZONE], timeout=2.0)
+    result = run_audit(demo_target(), options)
+    (output / "report.json").write_text(render.render_json(result), encoding="utf-8")
+    with (output / "report.txt").open("w", encoding="utf-8") as stream:
+        render.render_text(result, stream, color=False)
+    render.render_text(result, sys.stdout)
+    print(f"\nReports written to {output}/: report.json, report.txt")
+    return 0

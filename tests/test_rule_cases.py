@@ -1,0 +1,61 @@
+"""Every rule's pass/fail cases, audited end to end against the loopback DNS server.
+
+A meta-test fails when a rule has no case file or lacks a pass or a fail case.
+"""
+
+from __future__ import annotations
+
+import pytest
+from casefiles import RuleCase, load_case_files
+from dnsserver import DnsServer
+
+from auditor.audit import AuditOptions, run_audit
+from auditor.engine import load_rules
+from auditor.target import build_target
+
+CASES = load_case_files()
+RULES = {rule.id: rule for rule in load_rules()}
+ALL_CASES = [case for cases in CASES.values() for case in cases]
+
+
+@pytest.fixture(scope="module")
+def server():
+    with DnsServer() as running:
+        yield running
+
+
+def audit_case(server: DnsServer, case: RuleCase):
+    server.clear()
+    if case.zone.strip():
+        server.add_zone_text(case.zone)
+    for behaviour in ("drop", "servfail", "refuse"):
+        for name in case.dns.get(behaviour, []):
+            getattr(server, behaviour)(name)
+    target_spec = {"domain": "example.org", "from": None, **case.target}
+    target = build_target(target_spec["domain"], target_spec["from"], target_spec.get("smtp"))
+    target.sending_ips = list(target_spec.get("sending_ips", []))
+    target.self_hosted = bool(target.sending_ips)
+    options = AuditOptions(nameservers=[server.nameserver], timeout=0.4, total_timeout=10)
+    return run_audit(target, options, rules=[RULES[case.rule]])
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
+def test_rule_case(server, case: RuleCase):
+    assert case.rule in RULES, f"{case.path}: no rule {case.rule}"
+    result = audit_case(server, case)
+    (finding,) = result.findings
+    assert finding.status == case.expect, (
+        f"{case.id}: expected {case.expect}, got {finding.status}: {finding.message}"
+        f" {finding.unknown_reasons if hasattr(finding, 'unknown_reasons') else ''}"
+    )
+    if finding.status in ("fail", "unknown"):
+        assert finding.message.strip(), "a failed or unknown finding must say what is wrong"
+        assert "could not be rendered" not in finding.message
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULES))
+def test_every_rule_has_pass_and_fail_cases(rule_id):
+    expects = {case.expect for case in CASES.get(rule_id, [])}
+    assert "pass" in expects and "fail" in expects, (
+        f"tests/rules/cases/{rule_id}.yaml needs at least one pass and one fail case (has {sorted(expects)})"
+    )
