@@ -77,10 +77,11 @@ class DmarcReportDestination:
 class DmarcFacts:
     domain: str  # the From (author) domain
     status: str = "ok"
-    exists: bool | Unknown = False
+    exists: bool | Unknown = False  # a DMARC record applies to the From domain (its own or inherited)
     record: str | None | Unknown = None  # the record that applies to the From domain
     record_domain: str | None = None  # where that record was found
     inherited: bool = False  # the record belongs to a parent domain, so sp/np apply
+    domain_exists: bool | Unknown = True  # the From domain itself exists in DNS (decides sp vs np)
     multiple: bool | Unknown = False  # a queried name had more than one DMARC record
     multiple_at: list[str] = field(default_factory=list)
     walk: list[str] = field(default_factory=list)  # names queried by the RFC 9989 tree walk
@@ -157,6 +158,51 @@ class PtrFacts:
     sender_missing_count: int | Unknown = 0
     mismatch: list[str] | Unknown = field(default_factory=list)  # "ip → name" that do not resolve back
     mismatch_count: int | Unknown = 0
+
+
+# -- DKIM --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DkimSelectorResult:
+    """One probed selector: `<selector>._domainkey.<domain>` TXT, after any CNAME."""
+
+    selector: str
+    origin: str  # "user" (--dkim-selector), "provider" (the relay's own selectors) or "common" (a guess)
+    name: str  # the name queried, absolute
+    outcome: str  # the lookup's outcome; "not-dkim" when a guessed name only had non-DKIM TXT (a wildcard)
+    cname_target: str | None = None  # where the selector's CNAME chain ends (a provider's key host)
+    failed: bool = False  # the lookup failed (timeout, SERVFAIL, …): we do not know
+    absent: bool = False  # the lookup answered: no key record here
+    reason: Unknown | None = None  # why it failed
+    record: str | None = None  # the key record (the first, when there are several)
+    records: list[str] = field(default_factory=list)
+    key_type: str | None = None  # rsa | ed25519 | the unknown k= value
+    bits: int | None = None
+    revoked: bool = False  # empty p=
+    testing: bool = False  # t=y
+    errors: list[str] = field(default_factory=list)  # plain English
+
+
+@dataclass
+class DkimFacts:
+    domain: str  # the signing domain checked (the From domain)
+    status: str = "ok"  # "unknown" when `exists` is unknown
+    selectors_checked: list[str] = field(default_factory=list)
+    results: list[DkimSelectorResult] = field(default_factory=list)  # every probed selector
+    found: list[DkimSelectorResult] = field(default_factory=list)  # selectors with a key record
+    exists: bool | Unknown = False  # any key record found (see auditor/facts/dkim.py for the rules)
+    only_guessed: bool = False  # no user or provider selector was probed: a miss proves little
+    provider_selectors_found: list[str] = field(default_factory=list)
+    provider_selectors_missing: list[str] = field(default_factory=list)  # answered "no record"
+    user_selectors_missing: list[str] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)  # selectors
+    syntax_errors: list[str] = field(default_factory=list)  # "selector: error"
+    min_rsa_bits: int | None | Unknown = None  # smallest RSA key among valid records; None: no RSA key
+    weak: list[str] = field(default_factory=list)  # RSA 1024-2047 bits
+    insecure: list[str] = field(default_factory=list)  # RSA below 1024 bits
+    testing: list[str] = field(default_factory=list)  # t=y
+    unknown: list[str] = field(default_factory=list)  # selectors whose lookup failed
 
 
 # -- DNS ---------------------------------------------------------------------------------------------------
