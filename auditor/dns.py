@@ -23,7 +23,9 @@ import dns.asyncresolver
 import dns.exception
 import dns.message
 import dns.name
+import dns.nameserver
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 import dns.zone
@@ -105,6 +107,8 @@ def parse_nameserver(spec: str) -> tuple[str, int]:
         host, _, rest = spec[1:].partition("]")
         if rest.startswith(":"):
             port = _port(rest[1:], spec)
+        elif rest:
+            raise AuditorError(f"--nameserver {spec!r}: expected [IPv6]:PORT")
     elif spec.count(":") == 1:
         host, _, port_text = spec.partition(":")
         port = _port(port_text, spec)
@@ -160,6 +164,8 @@ class ZoneOverlay:
 
     def answer(self, name: str, rdtype: str) -> tuple[str, list, list[str], str | None] | None:
         """(outcome, rdatas, cname_chain, name_to_continue_in_dns) or None when no zone covers the name."""
+        if not self.zones:
+            return None
         qname = dns.name.from_text(name)
         chain: list[str] = []
         for _ in range(MAX_CNAME_HOPS + 1):
@@ -167,6 +173,9 @@ class ZoneOverlay:
             if zone is None:
                 return (OK, [], chain, qname.to_text().lower()) if chain else None
             node = zone.get_node(qname)
+            if node is None and _has_descendants(zone, qname):
+                # A name with names below it exists (an "empty non-terminal", RFC 8020): NODATA, not NXDOMAIN.
+                return NODATA, [], chain, None
             if node is None:
                 # Wildcards are rare in mail zones but cheap to honour.
                 node = _wildcard_node(zone, qname)
@@ -182,18 +191,21 @@ class ZoneOverlay:
                 qname = target
                 continue
             return NODATA, [], chain, None
-        return ERROR, [], chain, None
+        return ERROR, [], chain, None  # a CNAME loop or an over-long chain inside the zone files
+
+
+def _has_descendants(zone: dns.zone.Zone, name: dns.name.Name) -> bool:
+    return any(other != name and other.is_subdomain(name) for other in zone.nodes)
 
 
 def _wildcard_node(zone: dns.zone.Zone, qname: dns.name.Name):
+    """The `*.<closest encloser>` node that synthesises an answer for a name that does not exist (RFC 4592)."""
     name = qname
-    while len(name) > len(zone.origin):
+    while name != zone.origin:
         name = name.parent()
-        if zone.get_node(name) is not None:
-            return None  # an existing closer name blocks the wildcard (RFC 4592)
-        node = zone.get_node(dns.name.Name(("*",) + name.labels))
-        if node is not None:
-            return node
+        if name == zone.origin or zone.get_node(name) is not None or _has_descendants(zone, name):
+            # The closest encloser: only its own wildcard applies.
+            return zone.get_node(dns.name.Name((b"*",) + name.labels))
     return None
 
 
@@ -206,7 +218,9 @@ def load_zone_file(path: str | Path) -> dns.zone.Zone:
         raise AuditorError(f"--zone {path}: cannot read the file ({exc.__class__.__name__})") from None
     origin = None if "$ORIGIN" in text.upper() else path.name.removesuffix(".zone").rstrip(".") + "."
     try:
-        return dns.zone.from_text(text, origin=origin, relativize=False, check_origin=False, filename=str(path))
+        return dns.zone.from_text(
+            text, origin=origin, relativize=False, check_origin=False, filename=str(path)
+        )
     except dns.exception.DNSException as exc:
         raise AuditorError(f"--zone {path}: not a valid zone file: {exc}") from None
 
@@ -232,8 +246,9 @@ class Resolver:
     ):
         if nameservers:
             self._resolver = dns.asyncresolver.Resolver(configure=False)
-            self._resolver.nameservers = [ip for ip, _ in nameservers]
-            self._resolver.nameserver_ports = {ip: port for ip, port in nameservers}
+            # Nameserver objects rather than IP strings: dnspython's port map is keyed by IP, so two
+            # servers on one address (loopback test servers, a local resolver on :5353) would collide.
+            self._resolver.nameservers = [dns.nameserver.Do53Nameserver(ip, port) for ip, port in nameservers]
         else:
             try:
                 self._resolver = dns.asyncresolver.Resolver()
@@ -245,8 +260,11 @@ class Resolver:
         self._resolver.cache = None  # our own cache below records outcomes too
         self.timeout = timeout
         self.overlay = overlay or ZoneOverlay()
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._inflight: dict[tuple[str, str], asyncio.Future[Lookup]] = {}
+        self._concurrency = concurrency
+        # asyncio primitives belong to one event loop; a Resolver may outlive one `asyncio.run`.
+        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._cache: dict[tuple[str, str], Lookup] = {}  # finished lookups, whatever their outcome
+        self._inflight: dict[tuple[str, str], asyncio.Future[Lookup]] = {}  # lookups under way
         self._t0 = time.monotonic()
         self._deadline = self._t0 + total_timeout
         self.log: list[Lookup] = []
@@ -254,69 +272,135 @@ class Resolver:
 
     @property
     def nameservers(self) -> list[str]:
-        ports = self._resolver.nameserver_ports
-        return [f"{ns}:{ports.get(str(ns), 53)}" for ns in self._resolver.nameservers]
+        named = []
+        for ns in self._resolver.nameservers:
+            if isinstance(ns, dns.nameserver.Nameserver):
+                named.append(f"{ns.answer_nameserver()}:{ns.answer_port()}")
+            else:
+                named.append(f"{ns}:{self._resolver.nameserver_ports.get(str(ns), self._resolver.port)}")
+        return named
 
     async def query(self, name: str, rdtype: str) -> Lookup:
         name, rdtype = absolute(name), rdtype.upper()
         key = (name, rdtype)
-        future = self._inflight.get(key)
-        if future is not None:
-            self.stats.cache_hits += 1
-            return await asyncio.shield(future)
+        while True:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self.stats.cache_hits += 1
+                return cached
+            future = self._inflight.get(key)
+            if future is None or future.get_loop() is not asyncio.get_running_loop():
+                break
+            # Someone is asking already: wait for their answer without letting our own cancellation
+            # cancel their lookup, nor theirs ours (if they are cancelled, ask again ourselves).
+            await asyncio.wait([future])
+            if not future.cancelled():
+                self.stats.cache_hits += 1
+                return future.result()
         future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             lookup = await self._lookup(name, rdtype)
-        except BaseException as exc:  # cancelled: let the other waiters see it too
-            future.set_exception(exc)
-            del self._inflight[key]
+        except BaseException:
+            future.cancel()  # the waiters see it and ask again themselves
             raise
+        finally:
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+        self._cache[key] = lookup
         future.set_result(lookup)
         self.log.append(lookup)
         return lookup
 
     async def _lookup(self, name: str, rdtype: str) -> Lookup:
         started = time.monotonic()
-        if not _valid_name(name):
-            return Lookup(name, rdtype, ERROR, error="not a valid DNS name", started_ms=self._ms(started))
+        if not _valid_name(name) or not _valid_type(rdtype):
+            what = "DNS name" if not _valid_name(name) else "DNS record type"
+            return Lookup(name, rdtype, ERROR, error=f"not a valid {what}", started_ms=self._ms(started))
         overlaid = self.overlay.answer(name, rdtype)
         if overlaid is not None:
             outcome, rdatas, chain, continue_at = overlaid
             if continue_at is None:
                 self.stats.overlay_answers += 1
-                return self._make(name, rdtype, outcome, rdatas, chain, "zone", started)
+                error = "CNAME loop or chain too long in the zone files" if outcome == ERROR else None
+                return self._make(name, rdtype, outcome, rdatas, chain, "zone", started, error)
             inner = await self.query(continue_at, rdtype)
             return Lookup(
-                name, rdtype, inner.outcome, inner.values, inner.txt_strings,
-                tuple(chain) + inner.cname_chain, "zone", inner.duration_ms, self._ms(started), inner.error,
+                name,
+                rdtype,
+                inner.outcome,
+                inner.values,
+                inner.txt_strings,
+                tuple(chain) + inner.cname_chain,
+                "zone",
+                inner.duration_ms,
+                self._ms(started),
+                inner.error,
+                inner.truncated_records,
             )
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            return Lookup(name, rdtype, TIMEOUT, error="the audit's overall time limit was reached",
-                          started_ms=self._ms(started))
-        async with self._semaphore:
-            started = time.monotonic()
-            self.stats.queries += 1
+        semaphore = self._semaphore()
+        if semaphore.locked():
             try:
+                # Waiting for a free slot counts against the audit's deadline too.
+                await asyncio.wait_for(semaphore.acquire(), max(self._deadline - time.monotonic(), 0))
+            except TimeoutError:
+                return self._past_deadline(name, rdtype, started)
+        else:
+            await semaphore.acquire()
+        try:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                return self._past_deadline(name, rdtype, started)
+            return await self._network_lookup(name, rdtype, min(self.timeout, remaining))
+        finally:
+            semaphore.release()
+
+    async def _network_lookup(self, name: str, rdtype: str, lifetime: float) -> Lookup:
+        started = time.monotonic()
+        self.stats.queries += 1
+        no_answer = f"no answer within {round(lifetime, 2):g}s"
+        try:
+            # dnspython may sleep a back-off past its lifetime before noticing; the outer bound is ours.
+            async with asyncio.timeout(lifetime):
                 answer = await self._resolver.resolve(
-                    name, rdtype, raise_on_no_answer=False, lifetime=min(self.timeout, remaining), search=False
+                    name, rdtype, raise_on_no_answer=False, lifetime=lifetime, search=False
                 )
-            except dns.resolver.NXDOMAIN as exc:
-                chain = _chain_from_nxdomain(exc, name)
-                return self._make(name, rdtype, NXDOMAIN, [], chain, "dns", started)
-            except dns.resolver.LifetimeTimeout:
-                return self._make(name, rdtype, TIMEOUT, [], [], "dns", started, f"no answer within {self.timeout:g}s")
-            except dns.resolver.NoNameservers as exc:
-                outcome, detail = _classify_failure(exc)
-                return self._make(name, rdtype, outcome, [], [], "dns", started, detail)
-            except dns.exception.DNSException as exc:
-                return self._make(name, rdtype, ERROR, [], [], "dns", started, _one_line(exc))
-            except (OSError, ValueError, EOFError) as exc:
-                return self._make(name, rdtype, ERROR, [], [], "dns", started, _one_line(exc))
+        except TimeoutError:
+            return self._make(name, rdtype, TIMEOUT, [], [], "dns", started, no_answer)
+        except dns.resolver.NXDOMAIN as exc:
+            chain = _chain_from_nxdomain(exc, name)
+            return self._make(name, rdtype, NXDOMAIN, [], chain, "dns", started)
+        except dns.resolver.LifetimeTimeout:
+            return self._make(name, rdtype, TIMEOUT, [], [], "dns", started, no_answer)
+        except dns.resolver.NoNameservers as exc:
+            outcome, detail = _classify_failure(exc)
+            return self._make(name, rdtype, outcome, [], [], "dns", started, detail)
+        except dns.exception.DNSException as exc:
+            return self._make(name, rdtype, ERROR, [], [], "dns", started, _one_line(exc))
+        except (OSError, ValueError, EOFError) as exc:
+            return self._make(name, rdtype, ERROR, [], [], "dns", started, _one_line(exc))
         rdatas = list(answer.rrset) if answer.rrset is not None else []
-        chain = _chain_from_answer(answer, name)
+        # Asking for the CNAME itself follows nothing: the alias is the answer, not a step on the way.
+        chain = [] if rdtype == "CNAME" else _chain_from_response(answer.response, name)
         return self._make(name, rdtype, OK if rdatas else NODATA, rdatas, chain, "dns", started)
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            self._semaphores = {loop: asyncio.Semaphore(self._concurrency)}  # forget closed loops
+            semaphore = self._semaphores[loop]
+        return semaphore
+
+    def _past_deadline(self, name: str, rdtype: str, started: float) -> Lookup:
+        return Lookup(
+            name,
+            rdtype,
+            TIMEOUT,
+            error="the audit's overall time limit was reached",
+            started_ms=self._ms(started),
+            duration_ms=(time.monotonic() - started) * 1000,
+        )
 
     def _make(self, name, rdtype, outcome, rdatas, chain, source, started, error=None) -> Lookup:
         truncated = len(rdatas) > MAX_RECORDS
@@ -349,8 +433,10 @@ class Resolver:
     def unreachable(self) -> bool:
         """True when DNS was asked and nothing at all came back: nothing could be audited."""
         network = [lookup for lookup in self.log if lookup.source == "dns"]
-        return bool(network) and all(lookup.outcome in (TIMEOUT, ERROR) for lookup in network) and not any(
-            lookup.source == "zone" and lookup.answered for lookup in self.log
+        return (
+            bool(network)
+            and all(lookup.outcome in (TIMEOUT, ERROR) for lookup in network)
+            and not any(lookup.source == "zone" and lookup.answered for lookup in self.log)
         )
 
 
@@ -358,47 +444,74 @@ def _valid_name(name: str) -> bool:
     if len(name) > 254 or name == ".":
         return name == "."
     labels = name[:-1].split(".")
-    return all(0 < len(label) <= 63 for label in labels)
+    if not all(0 < len(label) <= 63 for label in labels):
+        return False
+    try:
+        dns.name.from_text(name)
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        return False  # e.g. a bad escape, or a label too long once IDNA-encoded
+    return True
 
 
-def _chain_from_answer(answer: dns.resolver.Answer, qname: str) -> list[str]:
+def _valid_type(rdtype: str) -> bool:
+    try:
+        dns.rdatatype.from_text(rdtype)
+    except (dns.exception.DNSException, ValueError):
+        return False
+    return True
+
+
+def _chain_from_response(response: dns.message.Message | None, qname: str) -> list[str]:
+    """The aliases a response leads through from `qname`, in order (CNAME owners matched case-insensitively)."""
     chain: list[str] = []
-    canonical = answer.canonical_name.to_text().lower()
-    if canonical != qname:
-        for rrset in answer.response.answer:
-            if rrset.rdtype == dns.rdatatype.CNAME:
-                chain.extend(r.target.to_text().lower() for r in rrset)
+    if response is None:
+        return chain
+    current = dns.name.from_text(qname)
+    for _ in range(MAX_CNAME_HOPS * 2):
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.CNAME and rrset.name == current:
+                current = next(iter(rrset)).target
+                target = current.to_text().lower()
+                if target in chain:
+                    return chain  # a loop: stop where it closes
+                chain.append(target)
+                break
+        else:
+            return chain
     return chain
 
 
 def _chain_from_nxdomain(exc: dns.resolver.NXDOMAIN, qname: str) -> list[str]:
     try:
-        canonical = exc.canonical_name.to_text().lower()
-    except Exception:  # dnspython raises when it cannot work out the chain
+        response = exc.responses().get(dns.name.from_text(qname))
+    except Exception:  # dnspython raises when the exception carries no responses
         return []
-    return [canonical] if canonical != qname else []
+    return _chain_from_response(response, qname)
 
 
 def _classify_failure(exc: dns.resolver.NoNameservers) -> tuple[str, str]:
-    """SERVFAIL vs REFUSED vs anything else, from the per-server errors dnspython collected."""
+    """SERVFAIL vs REFUSED vs anything else, from the per-server errors dnspython collected.
+
+    Each error is (server, tcp, port, problem, response); `problem` is the rcode's text when the server
+    answered with an error rcode, otherwise the exception (a malformed answer, a closed connection, ...).
+    """
     errors = exc.kwargs.get("errors") or []
     for error in errors:
+        problem = error[3] if len(error) > 3 else None
         response = error[4] if len(error) > 4 else None
-        if isinstance(response, dns.message.Message):
+        if isinstance(problem, str) and isinstance(response, dns.message.Message):
             rcode = response.rcode()
             if rcode == dns.rcode.SERVFAIL:
                 return SERVFAIL, "the DNS server answered SERVFAIL"
             if rcode == dns.rcode.REFUSED:
                 return REFUSED, "the DNS server refused the query"
-            return ERROR, f"the DNS server answered {dns.rcode.to_text(rcode)}"
     for error in errors:
-        text = str(error[3]) if len(error) > 3 else ""
-        if "SERVFAIL" in text:
-            return SERVFAIL, "the DNS server answered SERVFAIL"
-        if "REFUSED" in text:
-            return REFUSED, "the DNS server refused the query"
-    detail = _one_line(errors[0][3]) if errors and len(errors[0]) > 3 else "all DNS servers failed"
-    return ERROR, detail
+        problem = error[3] if len(error) > 3 else None
+        if isinstance(problem, str):
+            return ERROR, f"the DNS server answered {problem}"
+        if problem is not None:
+            return ERROR, f"unusable answer from the DNS server: {_one_line(problem)}"
+    return ERROR, "all DNS servers failed"
 
 
 def _one_line(exc: object) -> str:
