@@ -10,11 +10,15 @@ from pathlib import Path
 from auditor import __version__
 from auditor.dns import Resolver, ZoneOverlay
 from auditor.errors import DnsUnreachable
-from auditor.facts.base import to_jsonable
+from auditor.facts.align import compute_alignment
+from auditor.facts.base import Unknown, to_jsonable
+from auditor.facts.dkim import collect_dkim, selectors_to_probe
 from auditor.facts.dmarc import collect_dmarc
 from auditor.facts.model import DnsFacts, Facts, TargetFacts
 from auditor.facts.mx import collect_mx
 from auditor.facts.ptr import collect_ptr
+from auditor.facts.sender import collect_envelope, sending_ips
+from auditor.facts.smtp import collect_smtp
 from auditor.facts.spf import collect_spf
 from auditor.target import Target
 
@@ -91,19 +95,44 @@ def make_resolver(options: AuditOptions) -> Resolver:
 
 
 async def gather_facts(target: Target, resolver: Resolver) -> Facts:
-    """Every collector at once; PTR waits for the MX hosts it checks."""
+    """Every collector at once; only what truly depends on another answer waits for it.
+
+    The envelope domain (where SPF is evaluated) and a self-hosted server's addresses are looked up while
+    DMARC, MX and DKIM are already under way; SPF starts as soon as the envelope is known, PTR as soon as
+    the MX hosts and the sending addresses are.
+    """
+    ips_task = asyncio.ensure_future(sending_ips(resolver, target))
+    envelope_task = asyncio.ensure_future(collect_envelope(resolver, target))
+    selectors = selectors_to_probe(target.dkim_selectors, target.provider)
+
+    async def spf_after_envelope():
+        envelope, ips = await envelope_task, await ips_task
+        target.sending_ips = ips
+        # SPF is judged where receivers evaluate it: the envelope domain, when it is the user's. When the relay
+        # uses its own return path, the From domain's record is audited instead: other mail relies on it.
+        own_envelope = envelope.user_domain and envelope.source != "unknown-custom" and envelope.domain
+        if envelope.domain and envelope.source != "unknown-custom":
+            target.envelope_domain = envelope.domain
+        spf = await collect_spf(resolver, envelope.domain if own_envelope else target.from_domain, ips)
+        spf.role = "envelope" if own_envelope else "from"
+        _relay_authorisation(target, spf, envelope)
+        return spf
 
     async def mx_then_ptr():
-        mx = await collect_mx(resolver, target.from_domain)
-        return mx, await collect_ptr(resolver, mx, target.sending_ips)
+        mx, ips = await collect_mx(resolver, target.from_domain), await ips_task
+        return mx, await collect_ptr(resolver, mx, ips)
 
-    spf, dmarc, (mx, ptr) = await asyncio.gather(
-        collect_spf(resolver, target.envelope_domain, target.sending_ips),
+    spf, dmarc, (mx, ptr), dkim, envelope = await asyncio.gather(
+        spf_after_envelope(),
         collect_dmarc(resolver, target.from_domain),
         mx_then_ptr(),
+        collect_dkim(resolver, target.from_domain, selectors),
+        envelope_task,
     )
     if isinstance(dmarc.org_domain, str) and dmarc.org_domain:
         target.org_domain = dmarc.org_domain
+    smtp = collect_smtp(target)
+    align = compute_alignment(target, spf, dmarc, dkim, envelope, smtp)
     target_facts = TargetFacts(
         domain=target.domain,
         from_address=target.from_address,
@@ -112,8 +141,42 @@ async def gather_facts(target: Target, resolver: Resolver) -> Facts:
         org_domain=target.org_domain,
         self_hosted=target.self_hosted,
         sending_ips=list(target.sending_ips),
+        provider_id=target.provider_id,
+        provider_name=target.provider_name,
+        relay_host=target.relay.host if target.relay else None,
     )
-    return Facts(target=target_facts, spf=spf, dmarc=dmarc, mx=mx, ptr=ptr, dns=dns_facts(resolver))
+    return Facts(target=target_facts, spf=spf, dmarc=dmarc, mx=mx, ptr=ptr, dkim=dkim, envelope=envelope,
+                 align=align, smtp=smtp, dns=dns_facts(resolver))
+
+
+def _relay_authorisation(target: Target, spf, envelope) -> None:
+    """Does the envelope domain's SPF tree include what the relay needs? (spf.provider-missing)"""
+    provider = target.provider
+    if provider is None or provider.self_hosted or not envelope.user_domain or envelope.source == "unknown-custom":
+        return
+    if provider.spf.include is None or provider.spf.where not in ("envelope", "custom-envelope"):
+        return
+    if provider.spf.where == "custom-envelope" and envelope.source not in ("custom", "flag", "settings"):
+        return
+    include = provider.spf_include(target.provider_values)
+    spf.relay_include = include.text
+    if spf.status == "unknown":
+        spf.relay_authorised = spf.exists  # the Unknown of the record lookup
+        return
+    wanted = {include.text.lower().rstrip(".")} | {a.lower().rstrip(".") for a in provider.spf.accepted}
+    nodes = list(_nodes(spf.tree)) if spf.tree is not None else []
+    if any(node.domain.lower() in wanted for node in nodes if node.via in ("include", "redirect")):
+        spf.relay_authorised = True
+    elif any(node.error and node.error.startswith("lookup failed") for node in nodes):
+        spf.relay_authorised = Unknown("part of the SPF include tree could not be read")
+    else:
+        spf.relay_authorised = False
+
+
+def _nodes(node):
+    yield node
+    for child in node.children:
+        yield from _nodes(child)
 
 
 def dns_facts(resolver: Resolver) -> DnsFacts:

@@ -10,6 +10,9 @@ from auditor import __version__
 from auditor.errors import AuditorError
 
 EXAMPLES = """examples:
+  inboxready check --env /home/mastodon/live/.env.production
+  inboxready check --config /etc/peertube/production.yaml --app peertube
+  inboxready check example.social --smtp smtp.sendgrid.net:587 --from notifications@example.social
   inboxready check social.example.org --from notifications@social.example.org
   inboxready check social.example.org --nameserver 127.0.0.1:5353 --format json
   inboxready check social.example.org --zone planned.zone      # audit records before publishing them
@@ -56,8 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--env", type=Path, metavar="FILE", help="the app's env file, e.g. Mastodon's .env.production")
+    source.add_argument("--config", type=Path, metavar="FILE", help="the app's settings file (YAML, INI, hjson, …)")
+    parser.add_argument("--app", metavar="ID", help="which app the settings file belongs to (default: recognised)")
     parser.add_argument("--from", dest="from_address", metavar="ADDRESS", help="the From address the app uses")
     parser.add_argument("--smtp", metavar="HOST[:PORT]", help="the relay the app sends through")
+    parser.add_argument("--provider", metavar="ID", help="the relay's provider, when its host name does not tell")
+    parser.add_argument("--envelope", metavar="DOMAIN",
+                        help="the Return-Path (envelope) domain, when the provider's cannot be guessed")
     parser.add_argument("--dkim-selector", action="append", default=[], metavar="SEL", help="a DKIM selector to check")
     parser.add_argument("--nameserver", action="append", default=[], metavar="IP[:PORT]",
                         help="DNS server to ask (repeatable); default: the system's")

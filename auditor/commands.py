@@ -10,7 +10,7 @@ from pathlib import Path
 from auditor.audit import AuditOptions, AuditResult, run_audit
 from auditor.dns import parse_nameserver
 from auditor.errors import AuditorError
-from auditor.target import build_target
+from auditor.target import Target, resolve_target
 
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
@@ -36,9 +36,29 @@ def exit_code(result: AuditResult, fail_on: str) -> int:
     return 1 if any(SEVERITY_RANK.get(f.severity, 9) <= limit for f in result.failed()) else 0
 
 
+def build_target_from_args(args: argparse.Namespace) -> Target:
+    """The audit target from flags and, when given, the app's settings file."""
+    settings = None
+    path = getattr(args, "env", None) or getattr(args, "config", None)
+    if path is not None:
+        from auditor.appconfig import load_settings
+
+        settings = load_settings(path, getattr(args, "app", None))
+    elif getattr(args, "app", None):
+        raise AuditorError("--app needs a settings file: add --env FILE or --config FILE")
+    return resolve_target(
+        getattr(args, "domain", None),
+        args.from_address,
+        args.smtp,
+        settings=settings,
+        provider_id=args.provider,
+        envelope=args.envelope,
+        dkim_selectors=list(args.dkim_selector),
+    )
+
+
 def check(args: argparse.Namespace) -> int:
-    target = build_target(args.domain, args.from_address, args.smtp)
-    target.dkim_selectors = list(args.dkim_selector)
+    target = build_target_from_args(args)
     result = run_audit(target, audit_options(args))
     write_report(result, args.format, args.output, args.color)
     return exit_code(result, args.fail_on)

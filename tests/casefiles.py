@@ -5,7 +5,9 @@ rule: spf.lookup-limit
 cases:
   - name: eleven lookups through nested includes
     expect: fail                     # pass | fail | unknown | skip
-    target: {domain: example.org, from: notifications@example.org, sending_ips: [192.0.2.1]}  # optional
+    target: {domain: example.org, from: notifications@example.org, smtp: "host:587", provider: amazon-ses,
+             envelope: mail.example.org, dkim_selectors: [s1], sending_ips: [192.0.2.1]}   # all optional
+    settings: {file: .env.production, app: mastodon, text: "SMTP_SERVER=…"}     # optional: the app's settings
     zone: |                          # zone-file text, absolute names; served by the loopback DNS server
       example.org. TXT "v=spf1 include:a.example.net -all"
     dns: {drop: [name.], servfail: [name.], refuse: [name.]}   # optional per-name behaviours
@@ -31,6 +33,7 @@ class RuleCase:
     zone: str
     target: dict = field(default_factory=dict)
     dns: dict = field(default_factory=dict)
+    settings: dict | None = None
     path: Path | None = None
 
     @property
@@ -48,6 +51,34 @@ def load_case_files() -> dict[str, list[RuleCase]]:
             assert raw["expect"] in STATUSES, f"{path}: bad expect {raw['expect']!r}"
             by_rule.setdefault(rule, []).append(
                 RuleCase(rule=rule, name=raw["name"], expect=raw["expect"], zone=raw.get("zone", ""),
-                         target=raw.get("target", {}), dns=raw.get("dns", {}), path=path)
+                         target=raw.get("target", {}), dns=raw.get("dns", {}),
+                         settings=raw.get("settings"), path=path)
             )
     return by_rule
+
+
+def case_target(case: RuleCase, tmp_dir: Path):
+    """The audit target a case describes: flags in `target`, and the app's settings file in `settings`."""
+    from auditor.appconfig import load_settings
+    from auditor.target import resolve_target
+
+    spec = dict(case.target)
+    settings = None
+    if case.settings:
+        path = Path(tmp_dir) / case.settings.get("file", ".env.production")
+        path.write_text(case.settings["text"], encoding="utf-8")
+        settings = load_settings(path, case.settings.get("app"))
+    domain = spec.get("domain", None if settings is not None else "example.org")
+    target = resolve_target(
+        domain,
+        spec.get("from"),
+        spec.get("smtp"),
+        settings=settings,
+        provider_id=spec.get("provider"),
+        envelope=spec.get("envelope"),
+        dkim_selectors=spec.get("dkim_selectors", []),
+    )
+    if "sending_ips" in spec:
+        target.sending_ips = list(spec["sending_ips"])
+        target.self_hosted = True
+    return target

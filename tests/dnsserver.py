@@ -134,6 +134,7 @@ class DnsServer:
             kind: {} for kind in ("delay", "drop", "servfail", "refuse", "truncate")
         }
         self._latency = 0.0
+        self._silent = False
         self.log: list[QueryLogEntry] = []
         self._in_progress = 0  # queries received and not yet answered (or dropped)
         self.peak_concurrency = 0  # the most queries ever in progress at once (how a client's cap shows)
@@ -281,6 +282,7 @@ class DnsServer:
             for table in self._behaviours.values():
                 table.clear()
             self._latency = 0.0
+            self._silent = False
             self.log.clear()
             self.peak_concurrency = 0
 
@@ -301,6 +303,10 @@ class DnsServer:
     def truncate(self, name: str, rdtype: str | None = None) -> None:
         """Always set TC over UDP for this name; TCP gets the full answer."""
         self._set_behaviour("truncate", name, rdtype, True)
+
+    def drop_all(self) -> None:
+        """Never answer anything: a DNS server that is down or firewalled."""
+        self._silent = True
 
     def set_latency(self, seconds: float) -> None:
         """A delay added to every answer (the benchmarks' stand-in for a distant resolver)."""
@@ -360,7 +366,7 @@ class DnsServer:
             )
             rcode, answer, authority, visited = self._resolve(qname, question.rdtype)
             delay = self._latency + (self._behaviour("delay", visited, question.rdtype) or 0.0)
-            if self._behaviour("drop", visited, question.rdtype):
+            if self._silent or self._behaviour("drop", visited, question.rdtype):
                 return _Reply(None, delay)
             if self._behaviour("servfail", visited, question.rdtype):
                 rcode, answer, authority = dns.rcode.SERVFAIL, [], []

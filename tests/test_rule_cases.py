@@ -6,12 +6,11 @@ A meta-test fails when a rule has no case file or lacks a pass or a fail case.
 from __future__ import annotations
 
 import pytest
-from casefiles import RuleCase, load_case_files
+from casefiles import RuleCase, case_target, load_case_files
 from dnsserver import DnsServer
 
 from auditor.audit import AuditOptions, run_audit
 from auditor.engine import load_rules
-from auditor.target import build_target
 
 CASES = load_case_files()
 RULES = {rule.id: rule for rule in load_rules()}
@@ -24,25 +23,22 @@ def server():
         yield running
 
 
-def audit_case(server: DnsServer, case: RuleCase):
+def audit_case(server: DnsServer, case: RuleCase, tmp_dir):
     server.clear()
     if case.zone.strip():
         server.add_zone_text(case.zone)
     for behaviour in ("drop", "servfail", "refuse"):
         for name in case.dns.get(behaviour, []):
             getattr(server, behaviour)(name)
-    target_spec = {"domain": "example.org", "from": None, **case.target}
-    target = build_target(target_spec["domain"], target_spec["from"], target_spec.get("smtp"))
-    target.sending_ips = list(target_spec.get("sending_ips", []))
-    target.self_hosted = bool(target.sending_ips)
+    target = case_target(case, tmp_dir)
     options = AuditOptions(nameservers=[server.nameserver], timeout=0.4, total_timeout=10)
     return run_audit(target, options, rules=[RULES[case.rule]])
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
-def test_rule_case(server, case: RuleCase):
+def test_rule_case(server, case: RuleCase, tmp_path):
     assert case.rule in RULES, f"{case.path}: no rule {case.rule}"
-    result = audit_case(server, case)
+    result = audit_case(server, case, tmp_path)
     (finding,) = result.findings
     assert finding.status == case.expect, (
         f"{case.id}: expected {case.expect}, got {finding.status}: {finding.message}"

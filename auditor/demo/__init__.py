@@ -19,13 +19,12 @@ UNUSED_NAMESERVER = ("127.0.0.1", 53)
 
 
 def demo_target():
-    from auditor.target import build_target
+    from auditor.appconfig import load_settings
+    from auditor.target import resolve_target
 
-    return build_target(
-        "social.example.net",
-        "notifications@social.example.net",
-        "email-smtp.eu-west-1.amazonaws.com:587",
-    )
+    settings = load_settings(SAMPLE_ENV, "mastodon")
+    settings.config_file = ".env.production"  # as the admin knows it, not the path inside the package
+    return resolve_target(None, settings=settings)
 
 
 def run_demo(output: Path) -> int:

@@ -33,6 +33,9 @@ class SpfNode:
 class SpfFacts:
     domain: str
     status: str = "ok"  # "ok" or "unknown" (the record itself could not be fetched)
+    # "envelope": this is where receivers evaluate SPF for the app's mail; "from": the relay uses its own
+    # return path, so this is the From domain's record, audited for the other mail that relies on it.
+    role: str = "envelope"
     exists: bool | Unknown = False
     record: str | None | Unknown = None
     records: list[str] = field(default_factory=list)  # every `v=spf1` TXT at the name
@@ -58,6 +61,8 @@ class SpfFacts:
     tree: SpfNode | None = None
     sender_results: dict[str, str] = field(default_factory=dict)  # sending IP → check_host() result
     sender_failures: list[str] = field(default_factory=list)  # sending IPs whose result is not "pass"
+    relay_include: str | None = None  # the include the relay needs here (None: it needs none here)
+    relay_authorised: bool | None | Unknown = None  # that include (or an accepted alias) is in the tree
 
 
 # -- DMARC -------------------------------------------------------------------------------------------------
@@ -205,6 +210,91 @@ class DkimFacts:
     unknown: list[str] = field(default_factory=list)  # selectors whose lookup failed
 
 
+# -- Envelope (Return-Path) ---------------------------------------------------------------------------------
+
+
+@dataclass
+class EnvelopeFacts:
+    """The envelope (Return-Path) domain the relay will use, and what its provider needs there."""
+
+    domain: str  # the predicted envelope domain ("" when it cannot be known)
+    status: str = "ok"
+    source: str = "from"  # from | settings | flag | custom | provider-default | unknown-custom
+    user_domain: bool = True  # the envelope is in the user's own DNS (not the provider's)
+    custom_name: str | None = None  # the provider's custom return-path name that was checked
+    custom_configured: bool | Unknown = False
+    required_mx: str | None = None  # e.g. feedback-smtp.eu-west-1.amazonaws.com (SES custom MAIL FROM)
+    required_cname: str | None = None  # e.g. pm.mtasv.net (Postmark custom Return-Path)
+    mx_hosts: list[str] = field(default_factory=list)
+    cname_target: str | None = None
+    requirement_met: bool | None | Unknown = None  # None: the provider needs nothing at the envelope domain
+    note: str | None = None
+
+
+# -- Alignment ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AlignFacts:
+    """Will DMARC pass for mail this relay sends? Predicted from the provider profile and DNS."""
+
+    status: str = "ok"
+    relay_known: bool = False  # the relay (and so its return path and signer) is known
+    from_domain: str = ""
+    from_org_domain: str = ""
+    envelope_domain: str = ""
+    aspf: str = "r"
+    adkim: str = "r"
+    spf_authorises: bool | Unknown = False  # the envelope domain's SPF lets the relay send (SPF passes)
+    spf_aligned: bool | Unknown = False  # the envelope domain aligns with the From domain under aspf
+    dkim_domain: str | None = None  # the predicted d= of the relay's signature
+    dkim_key_found: bool | Unknown = False  # a usable key for that d= was found
+    dkim_aligned: bool | Unknown = False
+    dmarc_pass: bool | Unknown = False  # an aligned SPF pass or an aligned DKIM pass
+    dmarc_pass_via: list[str] = field(default_factory=list)  # "spf", "dkim"
+    from_related: bool = True  # the From domain shares its organizational domain with the instance domain
+    from_localhost: bool = False
+    from_problem: str | None = None
+    explanation: str = ""  # one plain sentence: how DMARC will come out with this relay
+
+
+# -- SMTP settings ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SmtpFacts:
+    """What the app's mail settings say (no DNS, no network): the `smtp.*` rules read these."""
+
+    status: str = "ok"
+    configured: bool = False  # settings (or --smtp) name a relay
+    settings_file: str | None = None
+    app: str | None = None
+    host: str | None = None
+    port: int | None = None
+    tls: str | None = None  # starttls | implicit | none
+    starttls_required: bool = False
+    verify: str = "peer"
+    remote: bool = False  # the relay is not on this machine
+    provider_known: bool = False
+    provider_id: str | None = None
+    provider_ports: list[int] = field(default_factory=list)
+    port_tls: str | None = None  # what the provider (or the well-known port) expects on this port
+    tls_mismatch: str | None = None  # plain words, e.g. "port 465 expects implicit TLS but STARTTLS is set"
+    plaintext: bool = False  # nothing encrypts the session to a remote relay
+    verify_none: bool = False
+    port_25_remote: bool = False
+    from_raw: str | None = None
+    from_address: str | None = None
+    from_valid: bool = True
+    from_problem: str | None = None
+    unknown_settings: list[str] = field(default_factory=list)  # "SMTP_HOST (did you mean SMTP_SERVER?)"
+    login_present: bool = False
+    login_format_ok: bool | None = None  # None: the provider has no login convention
+    login_hint: str | None = None
+    auth_method: str | None = None
+    auth_problem: str | None = None
+
+
 # -- DNS ---------------------------------------------------------------------------------------------------
 
 
@@ -231,6 +321,10 @@ class Facts:
     dmarc: DmarcFacts
     mx: MxFacts
     ptr: PtrFacts
+    dkim: DkimFacts
+    envelope: EnvelopeFacts
+    align: AlignFacts
+    smtp: SmtpFacts
     dns: DnsFacts
 
 
@@ -245,3 +339,6 @@ class TargetFacts:
     org_domain: str = ""
     self_hosted: bool = False
     sending_ips: list[str] = field(default_factory=list)
+    provider_id: str | None = None
+    provider_name: str | None = None
+    relay_host: str | None = None
