@@ -192,12 +192,17 @@ def dns_facts(resolver: Resolver) -> DnsFacts:
     )
 
 
-async def audit_async(target: Target, options: AuditOptions, rules=None) -> AuditResult:
+async def audit_async(target: Target, options: AuditOptions, rules=None, probe_options=None) -> AuditResult:
     from auditor.engine import evaluate, load_rules
 
     rules = rules if rules is not None else load_rules(options.rules_dirs)
     resolver = make_resolver(options)
-    facts = await gather_facts(target, resolver)
+    if probe_options is not None:
+        # The live SMTP check runs beside the DNS audit: it waits on the network, not on DNS answers.
+        facts, probed = await asyncio.gather(gather_facts(target, resolver), run_probe(target, probe_options, resolver))
+        facts.probe = probed
+    else:
+        facts = await gather_facts(target, resolver)
     if resolver.unreachable():
         raise DnsUnreachable(
             f"DNS unreachable: no answer from {', '.join(resolver.nameservers) or 'the system resolver'} "
@@ -208,5 +213,31 @@ async def audit_async(target: Target, options: AuditOptions, rules=None) -> Audi
     return AuditResult(target=target, facts=facts, findings=findings, generated_at=generated)
 
 
-def run_audit(target: Target, options: AuditOptions, rules=None) -> AuditResult:
-    return asyncio.run(audit_async(target, options, rules))
+def run_audit(target: Target, options: AuditOptions, rules=None, probe_options=None) -> AuditResult:
+    return asyncio.run(audit_async(target, options, rules, probe_options))
+
+
+def probe_settings(target: Target):
+    """The settings the probe uses: the app's own, or ones made from --smtp/--from for a bare check."""
+    from auditor.appconfig.model import SmtpSettings
+    from auditor.errors import AuditorError
+
+    if target.settings is not None and target.settings.host:
+        return target.settings
+    if target.relay is None:
+        raise AuditorError("--probe needs a relay: give --env FILE or --smtp HOST[:PORT]")
+    return SmtpSettings(host=target.relay.host, port=target.relay.port or 587, tls=target.relay.tls or "starttls",
+                        from_address=target.from_address, helo_domain=target.domain, instance_domain=target.domain)
+
+
+async def run_probe(target: Target, probe_options, resolver: Resolver):
+    from auditor.probe import probe
+
+    provider = target.provider
+    if provider is not None:
+        if not probe_options.alternative_ports:
+            probe_options.alternative_ports = [(p.port, p.tls) for p in provider.ports]
+        probe_options.provider_name = probe_options.provider_name or provider.name
+        if not probe_options.auth_hints:
+            probe_options.auth_hints = list(provider.auth_hints)
+    return await probe(probe_settings(target), probe_options, resolver)

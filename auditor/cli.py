@@ -79,6 +79,16 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-on", choices=["critical", "warning", "never"], default="critical",
                         help="exit 1 when something fails at or above this severity (default critical)")
     parser.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    add_probe_arguments(parser, in_check=True)
+
+
+def add_probe_arguments(parser: argparse.ArgumentParser, *, in_check: bool = False) -> None:
+    if in_check:
+        parser.add_argument("--probe", action="store_true", help="also test the live SMTP connection to the relay")
+    parser.add_argument("--auth", action="store_true", help="probe: also log in with the configured credentials")
+    parser.add_argument("--send-test", metavar="TO", help="probe: send a real test message to this address")
+    parser.add_argument("--probe-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="probe: per network step (default 10)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,9 +57,23 @@ def build_target_from_args(args: argparse.Namespace) -> Target:
     )
 
 
+def probe_options(args: argparse.Namespace):
+    """ProbeOptions from the flags, or None when no live check was asked for."""
+    wanted = getattr(args, "probe", True) or args.auth or args.send_test
+    if not wanted:
+        return None
+    from auditor.probe import ProbeOptions
+
+    if not 0 < args.probe_timeout <= 120:
+        raise AuditorError("--probe-timeout must be between 0 and 120 seconds")
+    if args.send_test is not None and "@" not in args.send_test:
+        raise AuditorError(f"--send-test {args.send_test!r}: expected an e-mail address")
+    return ProbeOptions(auth=args.auth, send_test_to=args.send_test, timeout=args.probe_timeout)
+
+
 def check(args: argparse.Namespace) -> int:
     target = build_target_from_args(args)
-    result = run_audit(target, audit_options(args))
+    result = run_audit(target, audit_options(args), probe_options=probe_options(args))
     write_report(result, args.format, args.output, args.color)
     return exit_code(result, args.fail_on)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class SmtpSettings:
     return_path: str | None = None
     helo_domain: str | None = None
     instance_domain: str | None = None
+    transport: str | None = None  # "smtp" | "sendmail" | an app's API transport, e.g. "mailgun"
     bulk: SmtpSettings | None = None  # Mastodon's BULK_SMTP_* second relay
     app: str | None = None  # app profile id, e.g. "mastodon"
     config_file: str | None = None
@@ -45,3 +46,11 @@ class SmtpSettings:
         if self.bulk is not None:
             found += self.bulk.secrets()
         return found
+
+    def redacted(self) -> SmtpSettings:
+        """A copy that is safe to print or serialise (JSON): the secret replaced by a marker."""
+        return replace(
+            self,
+            secret="(hidden)" if self.secret else None,
+            bulk=self.bulk.redacted() if self.bulk is not None else None,
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from auditor.facts.base import Unknown
+from auditor.probe.model import ProbeFacts
 
 # -- SPF ---------------------------------------------------------------------------------------------------
 
@@ -326,6 +327,8 @@ class Facts:
     align: AlignFacts
     smtp: SmtpFacts
     dns: DnsFacts
+    probe: ProbeFacts = field(default_factory=lambda: ProbeFacts(host="", port=0, tls_mode="", verify_mode="",
+                                                                 ehlo_name="", ran=False))
 
 
 @dataclass

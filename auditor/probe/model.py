@@ -174,6 +174,8 @@ class ProbeFacts:
     tls_mode: str  # "starttls" | "implicit" | "none", as the app will do it
     verify_mode: str
     ehlo_name: str
+    status: str = "ok"
+    ran: bool = True  # False in an audit without --probe: the probe.* rules skip
     dns: DnsOutcome | None = None
     addresses: list[AddressAttempt] = field(default_factory=list)
     connect: ConnectOutcome | None = None
