@@ -14,8 +14,11 @@ from auditor.engine import Finding, Rule, evaluate, load_rules
 from auditor.engine.templates import join_and, plural
 from auditor.facts.base import Unknown
 from auditor.facts.model import (
+    AlignFacts,
+    DkimFacts,
     DmarcFacts,
     DnsFacts,
+    EnvelopeFacts,
     Facts,
     MxFacts,
     MxHost,
@@ -24,6 +27,7 @@ from auditor.facts.model import (
     SpfNode,
     TargetFacts,
 )
+from auditor.facts.model import SmtpFacts as ModelSmtpFacts
 
 ENGINE_RULES = Path(__file__).resolve().parent / "engine_rules"
 SPF_RECORD = "v=spf1 include:_spf.example.net ~all"
@@ -57,6 +61,10 @@ def make_facts(**changes: Any) -> Facts:
         ),
         mx=MxFacts(domain="example.org", exists=True, hosts=[MxHost(host="mx1.example.org.", preference=10)]),
         ptr=PtrFacts(),
+        dkim=DkimFacts(domain="example.org"),
+        envelope=EnvelopeFacts(domain="example.org"),
+        align=AlignFacts(),
+        smtp=ModelSmtpFacts(),
         dns=DnsFacts(),
     )
     for path, value in changes.items():

@@ -251,9 +251,9 @@ def test_requires_unknown_root_suggests(rules_dir: Path) -> None:
 
 
 def test_requires_root_without_status(rules_dir: Path) -> None:
-    assert errors_for(rules_dir, VALID + "requires: [target]\n") == [
-        "spf/example.yaml:9: requires: 'target' has no status to require (roots with one: dmarc, mx, ptr, spf)"
-    ]
+    (error,) = errors_for(rules_dir, VALID + "requires: [target]\n")
+    assert error.startswith("spf/example.yaml:9: requires: 'target' has no status to require (roots with one: ")
+    assert "dmarc" in error and "spf" in error and "target" not in error.split("roots with one:")[1]
 
 
 def test_requires_must_be_a_list(rules_dir: Path) -> None:
@@ -592,5 +592,5 @@ def test_custom_fact_root_type(rules_dir: Path) -> None:
     [rule] = load_rules([rules_dir], facts_type=OtherFacts)
     assert rule.check.fact.text == "smtp.port"
     assert rule.evidence[0].steps[-1] == ("key", "AUTH")
-    # The default fact model has no smtp root (yet): the same file is an error there.
-    assert validate_rules_dir(rules_dir)[0].startswith("smtp/port-25.yaml:5: unknown fact root 'smtp.port'")
+    # The default fact model's smtp root has no `extensions`: the same file is an error there.
+    assert validate_rules_dir(rules_dir)[0].startswith("smtp/port-25.yaml:10: unknown fact path 'smtp.extensions.AUTH'")
