@@ -22,7 +22,9 @@ class RuleSource:
     def __init__(self, display: str, text: str) -> None:
         self.display = display
         self.problems: list[tuple[int, str]] = []
-        self._loader = yaml.SafeLoader(text)
+        # libyaml's parser when present: same nodes and line marks, several times faster.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        self._loader = loader(text)
 
     def compose(self) -> Node | None:
         """The document's root node; a YAML error is recorded (with its line) and raises `Invalid`."""
