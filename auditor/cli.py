@@ -8,6 +8,7 @@ from pathlib import Path
 
 from auditor import __version__
 from auditor.errors import AuditorError
+from auditor.probe.command import register as register_probe
 
 EXAMPLES = """examples:
   inboxready check --env /home/mastodon/live/.env.production
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="audit the bundled sample instance offline and write the reports")
     demo.add_argument("-o", "--output", type=Path, default=Path("inboxready-demo"), help="folder for the reports")
+    register_probe(sub)
     return parser
 
 
@@ -74,7 +76,7 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zone", action="append", default=[], type=Path, metavar="FILE",
                         help="answer names inside this zone file from the file (audit planned records)")
     parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="per lookup (default 3)")
-    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
     parser.add_argument("--fail-on", choices=["critical", "warning", "never"], default="critical",
                         help="exit 1 when something fails at or above this severity (default critical)")
@@ -106,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from auditor import commands
 
+    if getattr(args, "handler", None) is not None:  # subcommands that register themselves (probe, …)
+        return args.handler(args)
     if args.command == "check":
         return commands.check(args)
     if args.command == "rules":

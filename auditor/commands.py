@@ -83,6 +83,10 @@ def write_report(result: AuditResult, fmt: str, output: Path | None, color: str 
 
     if fmt == "json":
         text = render.render_json(result)
+    elif fmt in ("markdown", "html"):
+        from auditor import render_reports
+
+        text = render_reports.render_markdown(result) if fmt == "markdown" else render_reports.render_html(result)
     else:
         buffer = io.StringIO() if output else None
         use_color = {"always": True, "never": False}.get(color)

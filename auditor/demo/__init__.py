@@ -37,9 +37,11 @@ def run_demo(output: Path) -> int:
         raise AuditorError(f"cannot create {output}: {exc.strerror or exc}") from None
     options = AuditOptions(nameservers=[UNUSED_NAMESERVER], zone_files=[SAMPLE_ZONE], timeout=2.0)
     result = run_audit(demo_target(), options)
+    from auditor import render_reports
+
     (output / "report.json").write_text(render.render_json(result), encoding="utf-8")
-    with (output / "report.txt").open("w", encoding="utf-8") as stream:
-        render.render_text(result, stream, color=False)
+    (output / "report.md").write_text(render_reports.render_markdown(result), encoding="utf-8")
+    (output / "report.html").write_text(render_reports.render_html(result), encoding="utf-8")
     render.render_text(result, sys.stdout)
-    print(f"\nReports written to {output}/: report.json, report.txt")
+    print(f"\nReports written to {output}/: report.html (open it in a browser), report.md, report.json")
     return 0
