@@ -51,11 +51,18 @@ def _or(a, b):
 
 
 def compute_alignment(
-    target: Target, spf: SpfFacts, dmarc: DmarcFacts, dkim: DkimFacts, envelope: EnvelopeFacts, smtp: SmtpFacts
+    target: Target,
+    spf: SpfFacts,
+    dmarc: DmarcFacts,
+    dkim: DkimFacts,
+    envelope: EnvelopeFacts,
+    smtp: SmtpFacts,
 ) -> AlignFacts:
     from_domain = target.from_domain
-    from_org = dmarc.org_domain if isinstance(dmarc.org_domain, str) and dmarc.org_domain else psl_org_domain(
-        from_domain
+    from_org = (
+        dmarc.org_domain
+        if isinstance(dmarc.org_domain, str) and dmarc.org_domain
+        else psl_org_domain(from_domain)
     )
     facts = AlignFacts(
         from_domain=from_domain,
@@ -72,6 +79,8 @@ def compute_alignment(
         facts.explanation = "The relay is not known, so alignment cannot be predicted."
         return facts
     provider = target.provider
+    facts.dkim_note = provider.dkim.note
+    facts.return_path_setup, facts.return_path_note = _return_path_setup(target)
 
     # SPF: does the envelope domain's SPF let this relay send, and does that domain align?
     if envelope.source == "unknown-custom":
@@ -85,12 +94,18 @@ def compute_alignment(
 
     # DKIM: who signs, and is the key where receivers look?
     facts.dkim_domain, facts.dkim_key_found = _dkim_signer(target, dkim)
-    facts.dkim_aligned = aligned(facts.dkim_domain, from_domain, from_org, facts.adkim)
+    if isinstance(facts.dkim_key_found, Unknown) and provider.dkim.d_domain == "from":
+        # Whether the relay signs as the From domain or falls back to its own domain depends on the key we
+        # could not find or read: the alignment is as unknown as the key.
+        facts.dkim_aligned = facts.dkim_key_found
+    else:
+        facts.dkim_aligned = aligned(facts.dkim_domain, from_domain, from_org, facts.adkim)
     spf_pass = _and(facts.spf_authorises, facts.spf_aligned)
     dkim_pass = _and(facts.dkim_key_found, facts.dkim_aligned)
     facts.dmarc_pass = _or(spf_pass, dkim_pass)
     facts.dmarc_pass_via = [name for name, ok in (("spf", spf_pass), ("dkim", dkim_pass)) if ok is True]
-    facts.explanation = _explain(facts, spf_pass, dkim_pass, provider.name)
+    relay = "your own mail server" if provider.self_hosted else provider.name
+    facts.explanation = _explain(facts, spf_pass, dkim_pass, relay)
     if isinstance(facts.dmarc_pass, Unknown):
         facts.status = "ok"  # the rules read the Unknown values themselves
     return facts
@@ -113,6 +128,29 @@ def _spf_authorises(target: Target, spf: SpfFacts, envelope: EnvelopeFacts):
     return spf.relay_authorised
 
 
+def _return_path_setup(target: Target) -> tuple[list[str], str | None]:
+    """The records a custom (aligned) return path needs with this relay: "name TYPE value", for the report.
+
+    Account-specific parts stay as `<name>` so the admin sees where a value from the provider's console goes.
+    """
+    provider = target.provider
+    custom = provider.envelope.custom
+    if custom is None:
+        return [], None
+    values = target.provider_values
+    name = target.envelope_override or provider.render(custom.name, values).text.lower().rstrip(".")
+    values = {**values, "envelope": name}
+    lines = []
+    if custom.mx:
+        mx = provider.render(custom.mx, values).text.rstrip(".")
+        lines.append(f"{name} MX {custom.mx_preference or 10} {mx}")
+    if custom.cname:
+        lines.append(f"{name} CNAME {provider.render(custom.cname, values).text.rstrip('.')}")
+    if custom.spf:
+        lines.append(f'{name} TXT "{provider.render(custom.spf, values).text}"')
+    return lines, custom.note
+
+
 def _dkim_signer(target: Target, dkim: DkimFacts):
     """(predicted d= domain, a usable key for it found?)"""
     provider = target.provider
@@ -131,10 +169,14 @@ def _dkim_signer(target: Target, dkim: DkimFacts):
         return provider.render(provider.dkim.d_domain, target.provider_values).text, True
     if isinstance(dkim.exists, Unknown):
         return target.from_domain, dkim.exists
-    if dkim.only_guessed and not wanted and scheme == "per-account":
-        return target.from_domain, Unknown(
-            f"{provider.name}'s DKIM selector depends on your account; pass it with --dkim-selector"
-        )
+    if dkim.only_guessed:
+        # No selector of this relay could be named (per-account selectors, or random tokens such as SES's):
+        # a miss at the usual names proves nothing, so the key may well be there.
+        if provider.self_hosted:
+            why = "your mail server's DKIM selector is whatever it was configured with"
+        else:
+            why = f"{provider.name}'s DKIM selector depends on your account"
+        return target.from_domain, Unknown(f"{why}; pass it with --dkim-selector")
     default = provider.dkim.default_d_domain
     if default:
         rendered = provider.render(default, target.provider_values)
@@ -143,15 +185,39 @@ def _dkim_signer(target: Target, dkim: DkimFacts):
 
 
 def _explain(facts: AlignFacts, spf_pass, dkim_pass, relay: str) -> str:
+    """One plain sentence for the report; it must not claim more than the facts show."""
+    envelope = facts.envelope_domain or "the relay's return path"
     if facts.dmarc_pass is True:
         if spf_pass is True and dkim_pass is True:
             return f"With {relay}, DMARC passes through both SPF and DKIM."
         if dkim_pass is True:
-            return (f"With {relay}, DMARC passes through DKIM alone: the envelope domain {facts.envelope_domain} "
-                    f"does not align with {facts.from_domain}, so SPF does not count for DMARC.")
-        return f"With {relay}, DMARC passes through SPF alone: no aligned DKIM signature is expected."
+            return (
+                f"With {relay}, DMARC passes through DKIM alone: the envelope domain {envelope} "
+                f"{_spf_gap(facts, relay)}, so SPF does not count for DMARC."
+            )
+        if dkim_pass is False:
+            return f"With {relay}, DMARC passes through SPF alone: no aligned DKIM signature is expected."
+        return (
+            f"With {relay}, DMARC passes through SPF; whether an aligned DKIM signature is added could not "
+            "be established."
+        )
     if facts.dmarc_pass is False:
-        return (f"With {relay}, DMARC fails: SPF {'passes but is not aligned' if facts.spf_authorises is True else 'does not pass'}"
-                f" and DKIM {'signs as ' + facts.dkim_domain if facts.dkim_domain else 'is not set up'}"
-                f"{'' if facts.dkim_aligned is True else ', which does not align'}.")
+        if facts.dkim_domain is None:
+            dkim_words = "no DKIM signature is expected (no key was found)"
+        elif facts.dkim_aligned is True:
+            dkim_words = f"no usable DKIM key was found for {facts.dkim_domain}"
+        else:
+            dkim_words = f"DKIM signs as {facts.dkim_domain}, which does not align with {facts.from_domain}"
+        return f"With {relay}, DMARC fails: the envelope domain {envelope} {_spf_gap(facts, relay)}, and {dkim_words}."
     return f"Whether DMARC passes with {relay} could not be established."
+
+
+def _spf_gap(facts: AlignFacts, relay: str) -> str:
+    """Why SPF does not count for DMARC, in words that follow the envelope domain."""
+    if facts.spf_aligned is False:
+        if facts.spf_authorises is True:
+            return f"passes SPF but does not align with {facts.from_domain}"
+        return f"does not align with {facts.from_domain}"
+    if facts.spf_authorises is False:
+        return f"does not authorise {relay} in its SPF record"
+    return "cannot be shown to pass aligned SPF"

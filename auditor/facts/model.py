@@ -63,7 +63,10 @@ class SpfFacts:
     sender_results: dict[str, str] = field(default_factory=dict)  # sending IP → check_host() result
     sender_failures: list[str] = field(default_factory=list)  # sending IPs whose result is not "pass"
     relay_include: str | None = None  # the include the relay needs here (None: it needs none here)
-    relay_authorised: bool | None | Unknown = None  # that include (or an accepted alias) is in the tree
+    # How the relay's authorisation was checked: "include" (the provider's include, or an accepted alias, is
+    # in the tree), "own-ip" (self-hosted: the server's own addresses pass check_host() here), None (not checked).
+    relay_check: str | None = None
+    relay_authorised: bool | None | Unknown = None  # None: nothing to check (no known relay needs SPF here)
 
 
 # -- DMARC -------------------------------------------------------------------------------------------------
@@ -257,6 +260,11 @@ class AlignFacts:
     from_localhost: bool = False
     from_problem: str | None = None
     explanation: str = ""  # one plain sentence: how DMARC will come out with this relay
+    # How to give this relay an aligned return path: the records its custom return path needs ("name TYPE
+    # value", account-specific parts left as <name>) and the provider's note on it; empty when it has none.
+    return_path_setup: list[str] = field(default_factory=list)
+    return_path_note: str | None = None
+    dkim_note: str | None = None  # the relay's note on its DKIM setup (where to find the selector)
 
 
 # -- SMTP settings ------------------------------------------------------------------------------------------
@@ -294,6 +302,26 @@ class SmtpFacts:
     login_hint: str | None = None
     auth_method: str | None = None
     auth_problem: str | None = None
+    auth_problem_kind: str | None = None  # unknown-method | login-unused | auth-off | no-login | no-password | unencrypted
+    # Where the settings behind these facts live, so a message can name the exact line to change. A key
+    # without a line is not in the file (the app's default applies; the fix adds the line).
+    transport: str | None = None  # smtp | sendmail | …: anything but smtp means the relay settings are unused
+    tls_from_settings: bool = False  # the TLS mode was read from the settings (not guessed from the port)
+    tls_setting_key: str | None = None  # the setting whose value decided the TLS mode (None: the app default)
+    tls_setting_line: int | None = None
+    tls_flag_key: str | None = None  # the setting that turns implicit TLS on (Mastodon: SMTP_TLS)
+    starttls_key: str | None = None  # the setting that asks for STARTTLS (Mastodon: SMTP_ENABLE_STARTTLS)
+    alternative_port: int | None = None  # the provider's (or the usual) port for the TLS mode that is set
+    port_setting_key: str | None = None
+    port_setting_line: int | None = None
+    verify_setting_key: str | None = None
+    verify_setting_line: int | None = None
+    from_setting_key: str | None = None
+    from_setting_line: int | None = None
+    login_setting_key: str | None = None
+    login_setting_line: int | None = None
+    password_present: bool = False
+    auth_setting_key: str | None = None
 
 
 # -- DNS ---------------------------------------------------------------------------------------------------
