@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="audit the bundled sample instance offline and write the reports")
     demo.add_argument("-o", "--output", type=Path, default=Path("inboxready-demo"), help="folder for the reports")
     register_probe(sub)
+    from auditor.weekly.cli import add_history_arguments, register as register_weekly
+
+    register_weekly(sub)  # report, history, schedule
+    add_history_arguments(check)  # check --save / --history
     return parser
 
 

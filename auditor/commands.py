@@ -74,6 +74,9 @@ def probe_options(args: argparse.Namespace):
 def check(args: argparse.Namespace) -> int:
     target = build_target_from_args(args)
     result = run_audit(target, audit_options(args), probe_options=probe_options(args))
+    from auditor.weekly.cli import save_check_result
+
+    save_check_result(args, result)  # only with --save
     write_report(result, args.format, args.output, args.color)
     return exit_code(result, args.fail_on)
 
