@@ -17,7 +17,7 @@ from auditor.facts.dmarc import collect_dmarc
 from auditor.facts.model import DnsFacts, Facts, TargetFacts
 from auditor.facts.mx import collect_mx
 from auditor.facts.ptr import collect_ptr
-from auditor.facts.sender import collect_envelope, sending_ips
+from auditor.facts.sender import collect_envelope, own_ip_authorisation, sending_ips
 from auditor.facts.smtp import collect_smtp
 from auditor.facts.spf import collect_spf
 from auditor.target import Target
@@ -152,6 +152,9 @@ async def gather_facts(target: Target, resolver: Resolver) -> Facts:
 def _relay_authorisation(target: Target, spf, envelope) -> None:
     """Does the envelope domain's SPF tree include what the relay needs? (spf.provider-missing)"""
     provider = target.provider
+    if target.self_hosted and envelope.user_domain:
+        own_ip_authorisation(target, spf)  # no include to look for: the server's own address must pass
+        return
     if provider is None or provider.self_hosted or not envelope.user_domain or envelope.source == "unknown-custom":
         return
     if provider.spf.include is None or provider.spf.where not in ("envelope", "custom-envelope"):
@@ -160,6 +163,7 @@ def _relay_authorisation(target: Target, spf, envelope) -> None:
         return
     include = provider.spf_include(target.provider_values)
     spf.relay_include = include.text
+    spf.relay_check = "include"
     if spf.status == "unknown":
         spf.relay_authorised = spf.exists  # the Unknown of the record lookup
         return
@@ -210,7 +214,11 @@ async def audit_async(target: Target, options: AuditOptions, rules=None, probe_o
         )
     findings = evaluate(rules, facts)
     generated = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return AuditResult(target=target, facts=facts, findings=findings, generated_at=generated)
+    result = AuditResult(target=target, facts=facts, findings=findings, generated_at=generated)
+    from auditor.fixes import propose_fixes
+
+    propose_fixes(result)  # exact records and setting lines for every failed finding a change can fix
+    return result
 
 
 def run_audit(target: Target, options: AuditOptions, rules=None, probe_options=None) -> AuditResult:
