@@ -11,6 +11,7 @@ One `SmtpLab` runs every server on one asyncio loop in a background thread, so t
     expired          STARTTLS with a certificate from the test CA that expired yesterday
     wrong_name       STARTTLS with a certificate for other.example.net only
     reject_from      STARTTLS and logins, but MAIL FROM is refused with 553
+    needs_auth       STARTTLS and logins, and MAIL FROM without a login is refused with 530
     silent           accepts connections and never says a word
     closed           a port where nothing listens (connection refused)
     blackhole        a port whose accept queue is full, so connection attempts time out
@@ -171,6 +172,7 @@ class SmtpLab:
         self._smtp("expired", tls_context=expired)
         self._smtp("wrong_name", tls_context=wrong_name)
         self._smtp("reject_from", tls_context=good, reject_from=True)
+        self._smtp("needs_auth", tls_context=good, auth_required=True)
         self._run(self._silent())
         self.ports["closed"] = free_port()
         self._blackhole()

@@ -30,9 +30,16 @@ async def resolve(
         pass
     else:
         return model.DnsOutcome(outcome="literal", source="literal", addresses=[host])
-    if resolver is not None:
+    if resolver is not None and not host_only_system_knows(host):
         return await _resolve_with(resolver, host)
     return await _resolve_system(host, port, deadline)
+
+
+def host_only_system_knows(host: str) -> bool:
+    """`localhost` (RFC 6761) and single-label names (`postfix`, a container on the same network) live in
+    /etc/hosts or the container runtime's resolver, never in public DNS: ask the system, as the app does."""
+    name = host.lower().rstrip(".")
+    return name == "localhost" or name.endswith(".localhost") or "." not in name
 
 
 async def _resolve_with(resolver: dns.Resolver, host: str) -> model.DnsOutcome:
