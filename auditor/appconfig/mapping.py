@@ -98,6 +98,8 @@ def apply_relay(reading: Reading, relay: RelaySpec, settings: SmtpSettings) -> N
         if all(_holds(reading, settings, c.key, c.values) for c in rule.when):
             settings.tls = rule.tls
             settings.starttls_required = rule.starttls_required
+            deciding = next((c.key for c in rule.when if not c.key.startswith("@")), None)
+            settings.tls_source = reading.source(deciding) if deciding else None
             if rule.verify:
                 settings.verify = rule.verify
             if rule.note:

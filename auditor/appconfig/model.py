@@ -37,6 +37,9 @@ class SmtpSettings:
     app: str | None = None  # app profile id, e.g. "mastodon"
     config_file: str | None = None
     sources: dict[str, SettingSource] = field(default_factory=dict)  # model field → where it was read
+    # The setting whose value decided the TLS mode (e.g. SMTP_SSL=true); None when the app's default did.
+    # `sources["tls"]` is the key to *set* for implicit TLS, which is not always the one that decided.
+    tls_source: SettingSource | None = None
     unknown_keys: list[tuple[str, str | None]] = field(default_factory=list)  # (key, suggestion)
     notes: list[str] = field(default_factory=list)  # defaults applied and guesses made, in plain words
 
