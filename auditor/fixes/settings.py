@@ -170,3 +170,26 @@ def submission_port(ctx: FixContext, finding: Any) -> None:
             ctx.add_setting(
                 finding, SettingChange(change.file, change.key, change.value, change.current, note)
             )
+
+
+# The setting fields each live-probe finding can be fixed by; the probe proposes the values itself
+# (`facts.probe.setting_changes`), from what actually worked on the wire.
+PROBE_RULE_FIELDS = {
+    "smtp.port-blocked": ("port", "tls", "starttls_required"),
+    "smtp.tls-failed": ("tls", "starttls_required", "ca_file", "port"),
+    "smtp.auth-unsupported": ("auth_method",),
+}
+
+
+@register("smtp.probe-settings")
+def probe_settings(ctx: FixContext, finding: Any) -> None:
+    probe = ctx.result.facts.probe
+    fields = PROBE_RULE_FIELDS.get(finding.rule, ())
+    for change in probe.setting_changes:
+        if change.field not in fields or change.field == "secret":
+            continue
+        ctx.add_setting(
+            finding,
+            SettingChange(change.file, change.key, change.value, change.current,
+                          note=f"from the live probe of {probe.host}:{probe.port}"),
+        )

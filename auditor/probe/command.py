@@ -26,11 +26,8 @@ PROBE_TAG = "probe"
 GATHERED_ROOTS = ("dns", "probe")
 EXIT_NOTHING_ESTABLISHED = 3  # as `check` when DNS is unreachable: nothing could be checked
 # The probe's setting changes that fix each rule's failure (by SmtpSettings field).
-RULE_SETTING_FIELDS = {
-    "smtp.port-blocked": ("port", "tls", "starttls_required"),
-    "smtp.tls-failed": ("tls", "starttls_required", "ca_file", "port"),
-    "smtp.auth-unsupported": ("auth_method",),
-}
+from auditor.fixes.settings import PROBE_RULE_FIELDS as RULE_SETTING_FIELDS  # noqa: E402 - one list, two users
+
 SECRET_FIELDS = ("secret",)
 
 EXAMPLES = """examples:
