@@ -22,55 +22,12 @@ LONG_SPF = "v=spf1 include:amazonses.com " + " ".join(f"ip4:192.0.2.{n}" for n i
 
 
 def demo_result() -> AuditResult:
-    """The bundled sample instance (offline, from its zone file), with the changes a fix stage would add."""
+    """The bundled sample instance (offline, from its zone file), with the records and settings the fix stage
+    proposes for it."""
     from auditor.demo import SAMPLE_ZONE, UNUSED_NAMESERVER, demo_target
 
     options = AuditOptions(nameservers=[UNUSED_NAMESERVER], zone_files=[SAMPLE_ZONE], timeout=2.0)
-    result = run_audit(demo_target(), options)
-    result.records = [
-        {
-            "id": "r1",
-            "action": "replace",
-            "name": "social.example.net.",
-            "type": "TXT",
-            "value": LONG_SPF,
-            "current": result.facts.spf.record if isinstance(result.facts.spf.record, str) else None,
-            "placeholder": False,
-            "note": "Merged with your existing record; the includes you no longer use are dropped.",
-        },
-        {
-            "id": "r2",
-            "action": "replace",
-            "name": "_dmarc.social.example.net.",
-            "type": "TXT",
-            "value": "v=DMARC1; p=none; rua=mailto:dmarc-reports@social.example.net",
-            "current": "v=DMARC1; p=none",
-            "placeholder": False,
-            "note": "",
-        },
-        {
-            "id": "r3",
-            "action": "add",
-            "name": "abcdefgh._domainkey.social.example.net.",
-            "type": "CNAME",
-            "value": "abcdefgh.dkim.amazonses.com.",
-            "current": None,
-            "placeholder": True,
-            "where": "the SES console: Identities → your domain → DKIM",
-            "note": "",
-        },
-    ]
-    link_fixes(result, {"spf.lookup-limit": ["r1"], "dmarc.no-rua": ["r2"], "dkim.missing": ["r3"]})
-    result.settings = [
-        {
-            "file": ".env.production",
-            "key": "SMTP_FROM_ADDRESS",
-            "value": "Mastodon <notifications@social.example.net>",
-            "current": "notifications@localhost",
-        },
-        {"file": ".env.production", "key": "SMTP_PASSWORD", "value": None, "current": "hunter2-secret"},
-    ]
-    return result
+    return run_audit(demo_target(), options)
 
 
 HOSTILE_ZONE = f"""
@@ -132,7 +89,9 @@ def hostile_result(dns_server) -> AuditResult:
 
 
 def link_fixes(result: AuditResult, fixes: dict[str, list[str]]) -> None:
+    """Replace the fix stage's links with hand-made records' ids (the hostile scenario's records are made up)."""
     for finding in result.findings:
+        finding.fixes = []
         if finding.rule in fixes and finding.status == "fail":
             finding.fixes = list(fixes[finding.rule])
 

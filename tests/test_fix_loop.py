@@ -143,24 +143,6 @@ NOT_APPLIED: dict[str, str] = {
         "a typo in a key and the non-existent SMTP_BULK_MAIL_SERVER",
     ),
     **_cases(
-        "smtp.no-tls",
-        "the rule names no fix yet (smtp.require-starttls exists: test_fixes_audit.py)",
-        "STARTTLS turned off for a remote relay",
-        "the legacy SMTP_ENABLE_STARTTLS_AUTO=false turns it off too",
-    ),
-    **_cases(
-        "smtp.verify-none",
-        "the rule names no fix yet (smtp.verify-peer exists: test_fixes_audit.py)",
-        "verify mode none for a remote relay",
-        "client_once is a server-side flag and verifies nothing",
-    ),
-    **_cases(
-        "smtp.port-25",
-        "the rule names no fix yet (smtp.submission-port exists: test_fixes_audit.py)",
-        "SMTP_PORT=25 to a remote relay",
-        "SMTP_PORT not set, so Mastodon's default 25 applies",
-    ),
-    **_cases(
         "smtp.auth-failed",
         RELAY_SIDE,
         "wrong password",

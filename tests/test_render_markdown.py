@@ -259,8 +259,8 @@ def test_demo_markdown_sections(demo, demo_markdown):
     ):
         assert f"\n{heading}" in demo_markdown
     assert "```dns\n" + zone_file_text(demo.records) + "```" in demo_markdown
-    assert "hunter2" not in demo_markdown  # a secret's current value is never shown
-    assert "# remove SMTP_PASSWORD" in demo_markdown
+    assert "demo-secret-not-real" not in demo_markdown  # the sample's SMTP_PASSWORD never shows
+    assert "SMTP_OPENSSL_VERIFY_MODE=peer" in demo_markdown  # the sample's one settings problem, as a line
     # Every failed finding is under "What to fix" with its why and what to do.
     fixes = demo_markdown.split("## What to fix", 1)[1].split("\n## ", 1)[0]
     for finding in demo.failed():
