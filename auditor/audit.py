@@ -129,6 +129,7 @@ async def gather_facts(target: Target, resolver: Resolver) -> Facts:
         collect_dkim(resolver, target.from_domain, selectors),
         envelope_task,
     )
+    _infer_return_path_from_dkim(target, envelope, dkim)
     if isinstance(dmarc.org_domain, str) and dmarc.org_domain:
         target.org_domain = dmarc.org_domain
     smtp = collect_smtp(target)
@@ -147,6 +148,33 @@ async def gather_facts(target: Target, resolver: Resolver) -> Facts:
     )
     return Facts(target=target_facts, spf=spf, dmarc=dmarc, mx=mx, ptr=ptr, dkim=dkim, envelope=envelope,
                  align=align, smtp=smtp, dns=dns_facts(resolver))
+
+
+def _infer_return_path_from_dkim(target: Target, envelope, dkim) -> None:
+    """SendGrid-style domain authentication sets up the DKIM CNAMEs and the return-path CNAME (em<N>) together.
+
+    The return path's name holds an account number we cannot guess, but when the provider's DKIM CNAMEs are in
+    place it exists too: saying "SPF not aligned" then would be a false alarm. The guess is stated.
+    """
+    provider = target.provider
+    if (
+        provider is None
+        or envelope.source != "provider-default"
+        or provider.spf.where != "provider"
+        or provider.dkim.scheme != "cname"
+        or not envelope.custom_name
+        or not dkim.provider_selectors_found
+    ):
+        return
+    envelope.source = "inferred"
+    envelope.domain = envelope.custom_name.lower()
+    envelope.user_domain = True
+    target.envelope_domain = envelope.domain
+    target.assumptions.append(
+        f"{provider.name}'s DKIM records for {target.from_domain} are in place, so its domain authentication is "
+        f"assumed to have set up the return path {envelope.custom_name} too (SPF aligned, hosted by "
+        f"{provider.name}). Pass --envelope with the real name to have it checked."
+    )
 
 
 def _relay_authorisation(target: Target, spf, envelope) -> None:

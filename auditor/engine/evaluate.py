@@ -19,8 +19,8 @@ from auditor.facts.base import Unknown, to_jsonable
 log = logging.getLogger(__name__)
 
 UNKNOWN_ACTION = (
-    "Run the audit again once the lookups above answer; if they keep failing, fix what blocks them first "
-    "(for DNS, the name servers that serve the name)."
+    "Resolve what the line above names (a lookup that did not answer, a step that was not reached, a value "
+    "inboxready cannot guess) and run the audit again."
 )
 
 

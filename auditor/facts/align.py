@@ -121,7 +121,7 @@ def _spf_authorises(target: Target, spf: SpfFacts, envelope: EnvelopeFacts):
         return not spf.sender_failures
     if not envelope.user_domain:
         return True  # the provider's own return-path domain authorises its own servers
-    if provider.spf.where == "provider" and envelope.source in ("custom", "flag", "settings"):
+    if provider.spf.where == "provider" and envelope.source in ("custom", "flag", "settings", "inferred"):
         return envelope.requirement_met is not False
     if spf.relay_authorised is None:
         return Unknown(f"{provider.name} publishes no SPF include to look for")

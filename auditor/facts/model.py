@@ -223,7 +223,7 @@ class EnvelopeFacts:
 
     domain: str  # the predicted envelope domain ("" when it cannot be known)
     status: str = "ok"
-    source: str = "from"  # from | settings | flag | custom | provider-default | unknown-custom
+    source: str = "from"  # from | settings | flag | custom | inferred | provider-default | unknown-custom
     user_domain: bool = True  # the envelope is in the user's own DNS (not the provider's)
     custom_name: str | None = None  # the provider's custom return-path name that was checked
     custom_configured: bool | Unknown = False
