@@ -134,7 +134,13 @@ async def gather_facts(target: Target, resolver: Resolver) -> Facts:
         target.org_domain = dmarc.org_domain
     smtp = collect_smtp(target)
     align = compute_alignment(target, spf, dmarc, dkim, envelope, smtp)
-    target_facts = TargetFacts(
+    return Facts(target=target_facts(target), spf=spf, dmarc=dmarc, mx=mx, ptr=ptr, dkim=dkim, envelope=envelope,
+                 align=align, smtp=smtp, dns=dns_facts(resolver))
+
+
+def target_facts(target: Target) -> TargetFacts:
+    """The target as rules and templates read it."""
+    return TargetFacts(
         domain=target.domain,
         from_address=target.from_address,
         from_domain=target.from_domain,
@@ -146,8 +152,6 @@ async def gather_facts(target: Target, resolver: Resolver) -> Facts:
         provider_name=target.provider_name,
         relay_host=target.relay.host if target.relay else None,
     )
-    return Facts(target=target_facts, spf=spf, dmarc=dmarc, mx=mx, ptr=ptr, dkim=dkim, envelope=envelope,
-                 align=align, smtp=smtp, dns=dns_facts(resolver))
 
 
 def _infer_return_path_from_dkim(target: Target, envelope, dkim) -> None:

@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="audit the bundled sample instance offline and write the reports")
     demo.add_argument("-o", "--output", type=Path, default=Path("inboxready-demo"), help="folder for the reports")
     register_probe(sub)
-    from auditor.weekly.cli import add_history_arguments, register as register_weekly
+    from auditor.weekly.cli import add_history_arguments
+    from auditor.weekly.cli import register as register_weekly
 
     register_weekly(sub)  # report, history, schedule
     add_history_arguments(check)  # check --save / --history

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor.audit import AuditOptions, AuditResult, dns_facts, make_resolver, run_probe
+from auditor.audit import AuditOptions, AuditResult, dns_facts, make_resolver, run_probe, target_facts
 from auditor.errors import AuditorError
 from auditor.facts import model as facts_model
 from auditor.target import Target
@@ -147,17 +147,7 @@ def probe_facts(target: Target, probed, dns: facts_model.DnsFacts) -> facts_mode
     domain = target.from_domain
     skipped = "skipped"
     return facts_model.Facts(
-        target=facts_model.TargetFacts(
-            domain=target.domain,
-            from_address=target.from_address,
-            from_domain=target.from_domain,
-            envelope_domain=target.envelope_domain,
-            org_domain=target.org_domain,
-            self_hosted=target.self_hosted,
-            provider_id=target.provider_id,
-            provider_name=target.provider_name,
-            relay_host=target.relay.host if target.relay else None,
-        ),
+        target=target_facts(target),
         spf=facts_model.SpfFacts(domain=domain, status=skipped),
         dmarc=facts_model.DmarcFacts(domain=domain, status=skipped),
         mx=facts_model.MxFacts(domain=domain, status=skipped),
