@@ -6,6 +6,7 @@ DNS server at all and shows exactly what a real audit shows.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -23,7 +24,12 @@ def demo_target():
     from auditor.target import resolve_target
 
     settings = load_settings(SAMPLE_ENV, "mastodon")
-    settings.config_file = ".env.production"  # as the admin knows it, not the path inside the package
+    # Name the file as the admin knows it, not by its path inside the installed package.
+    settings.config_file = ".env.production"
+    settings.sources = {field: dataclasses.replace(source, file=".env.production")
+                        for field, source in settings.sources.items()}
+    if settings.tls_source is not None:
+        settings.tls_source = dataclasses.replace(settings.tls_source, file=".env.production")
     # As if the admin ran `--dkim-selector …` with the token from the SES console: Easy DKIM tokens cannot be guessed.
     return resolve_target(None, settings=settings, dkim_selectors=["abcdefghijklmnopqrstuvwxyz234567"])
 

@@ -201,7 +201,7 @@ HTML_TEMPLATE = """\
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background:#f4f4f5;">
 <tr><td align="center" style="padding:16px;">
 <table role="presentation" width="640" cellpadding="0" cellspacing="0" border="0"
- style="max-width:640px;width:100%;background:#ffffff;border:1px solid #dddddd;font-family:Arial,Helvetica,sans-serif;\
+ style="max-width:640px;width:100%;box-sizing:border-box;overflow-wrap:anywhere;word-break:break-word;background:#ffffff;border:1px solid #dddddd;font-family:Arial,Helvetica,sans-serif;\
 font-size:15px;line-height:1.45;color:#1c1c1c;">
 <tr><td style="padding:20px 24px 8px 24px;">
 <div style="font-size:13px;color:#555555;">inboxready report for</div>
@@ -242,7 +242,8 @@ monospace;word-break:break-all;">{{ f.current }}</span></div>{% endif %}
 </table></td></tr>
 {% endfor %}{% else %}<tr><td style="padding:8px 24px;">No problems found.</td></tr>{% endif %}
 {% if settings %}<tr><td style="padding:12px 24px 4px 24px;font-weight:bold;">Settings to change</td></tr>
-{% for s in settings %}<tr><td style="padding:2px 24px;font-family:Consolas,Menlo,monospace;font-size:13px;">\
+{% for s in settings %}<tr><td style="padding:2px 24px;font-family:Consolas,Menlo,monospace;font-size:13px;\
+word-break:break-all;">\
 {{ s.file }}: {{ s.key }}={{ s.value }}{% if s.current is not none %} (now: {{ s.current }}){% endif %}</td></tr>
 {% endfor %}{% endif %}
 {% if unknowns %}<tr><td style="padding:12px 24px 4px 24px;font-weight:bold;">Could not be checked</td></tr>
