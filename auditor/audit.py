@@ -130,6 +130,7 @@ async def gather_facts(target: Target, resolver: Resolver) -> Facts:
         envelope_task,
     )
     _infer_return_path_from_dkim(target, envelope, dkim)
+    target.dkim_selectors_checked = list(dkim.selectors_checked)
     if isinstance(dmarc.org_domain, str) and dmarc.org_domain:
         target.org_domain = dmarc.org_domain
     smtp = collect_smtp(target)

@@ -68,6 +68,16 @@ def render_text(result: AuditResult, stream: TextIO | None = None, *, color: boo
     if target.provider_name:
         header.append(f" ({printable(target.provider_name)})")
     console.print(header)
+    details = []
+    if target.relay and target.relay.tls:
+        details.append(f"TLS {target.relay.tls}")
+    if target.app_id:
+        details.append(f"{target.app_id} settings from {target.config_file}")
+    details.append(f"envelope {target.envelope_domain}")
+    if target.dkim_selectors_checked:
+        details.append(f"DKIM selectors {', '.join(target.dkim_selectors_checked[:6])}"
+                       + (" …" if len(target.dkim_selectors_checked) > 6 else ""))
+    console.print(Text(printable(" · ".join(details)), style="dim"))
 
     worst = result.worst_severity()
     console.print(Text(verdict_line(result), style=SEVERITY_STYLE.get(worst or "", "bold green")))

@@ -34,7 +34,8 @@ class Target:
     config_file: str | None = None
     self_hosted: bool = False
     sending_ips: list[str] = field(default_factory=list)
-    dkim_selectors: list[str] = field(default_factory=list)
+    dkim_selectors: list[str] = field(default_factory=list)  # given with --dkim-selector
+    dkim_selectors_checked: list[str] = field(default_factory=list)  # given, the provider's and common ones
     assumptions: list[str] = field(default_factory=list)
     org_domain: str = ""  # filled in after the DMARC walk
     provider: Any = None  # auditor.providers.Provider, when the relay is recognised (not serialised)
@@ -58,6 +59,7 @@ class Target:
             ),
             "app": {"id": self.app_id, "config": self.config_file} if self.app_id else None,
             "dkim_selectors": list(self.dkim_selectors),
+            "dkim_selectors_checked": list(self.dkim_selectors_checked),
             "sending_ips": list(self.sending_ips),
             "assumptions": list(self.assumptions),
         }

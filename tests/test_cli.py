@@ -32,7 +32,7 @@ def test_healthy_domain_exits_0_with_a_verdict(dns_server, capsys):
     dns_server.add_zone_text(HEALTHY)
     code, out, err = run(capsys, "check", "example.org", *ns(dns_server), "--timeout", "1")
     assert code == 0, err
-    assert out.splitlines()[1].startswith("All good")
+    assert out.splitlines()[2].startswith("All good")  # after the target lines, the verdict first
     assert "\x1b[" not in out  # no colour when not a TTY
 
 
