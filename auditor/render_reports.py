@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from auditor.audit import AuditResult
 from auditor.paths import reports_dir
 from auditor.render import printable, verdict_line
+from auditor.zonefile import txt_presentation
 
 SEVERITIES = ("critical", "warning", "info")
 SEVERITY_LABEL = {"critical": "Critical", "warning": "Warning", "info": "Info"}
@@ -35,52 +36,11 @@ RECORD_DEFAULTS = {
     "note": "",
     "where": None,
 }
-TXT_CHUNK_LIMIT = 255  # RFC 1035 §3.3: one character-string holds at most 255 octets
 # Setting names whose current value must never be shown (the app's secrets).
 _SECRET_KEY = re.compile(r"pass|secret|token|api[_-]?key|credential|private", re.IGNORECASE)
 
 
 # -- Zone-file text ----------------------------------------------------------------------------------------
-
-
-def txt_chunks(value: str, limit: int = TXT_CHUNK_LIMIT) -> list[bytes]:
-    """Split a logical TXT value into character-strings of at most `limit` octets.
-
-    Receivers join the strings with nothing in between (RFC 7208 §3.3), so a separating space must stay
-    inside a chunk: cut just after a space where one is near the limit, else at the limit itself (never
-    inside a UTF-8 sequence).
-    """
-    data = value.encode("utf-8")
-    chunks: list[bytes] = []
-    while len(data) > limit:
-        space = data.rfind(b" ", 0, limit)
-        if space >= limit // 2:
-            cut = space + 1
-        else:
-            cut = limit
-            while cut > 0 and data[cut] & 0xC0 == 0x80:  # a continuation byte: back off to the char start
-                cut -= 1
-        chunks.append(data[:cut])
-        data = data[cut:]
-    chunks.append(data)
-    return chunks
-
-
-def quote_character_string(chunk: bytes) -> str:
-    """One character-string in zone-file syntax: quoted, `"` and `\\` escaped, other bytes as `\\DDD`."""
-    out = []
-    for byte in chunk:
-        if byte in (0x22, 0x5C):
-            out.append("\\" + chr(byte))
-        elif 0x20 <= byte <= 0x7E:
-            out.append(chr(byte))
-        else:
-            out.append(f"\\{byte:03d}")
-    return '"' + "".join(out) + '"'
-
-
-def txt_rdata(value: str) -> str:
-    return " ".join(quote_character_string(chunk) for chunk in txt_chunks(value))
 
 
 def _zone_safe(text: str) -> str:
@@ -94,7 +54,7 @@ def _zone_safe(text: str) -> str:
 def record_rdata(record: dict[str, Any], value: str | None = None) -> str:
     value = record.get("value", "") if value is None else value
     if str(record.get("type", "")).upper() in ("TXT", "SPF"):
-        return txt_rdata(value or "")
+        return txt_presentation(value or "")
     return _zone_safe(value or "")
 
 

@@ -18,7 +18,8 @@ from casefiles import RuleCase, load_case_files
 from dnsserver import DnsServer, parse_zone_text
 from test_rule_cases import RULES, audit_case, smtp_lab  # noqa: F401 - smtp_lab is a fixture used here
 
-from auditor.fixes import propose_fixes, zone_line
+from auditor.fixes import propose_fixes
+from auditor.zonefile import zone_line
 
 NO_FIX = "the rule names no fix: the change needs a human decision"
 NO_RELAY = "placeholder: the relay is unknown, so the SPF include it needs cannot be named"

@@ -6,7 +6,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-from auditor.fixes.zone import txt_chunks, txt_presentation, zone_line
+from auditor.zonefile import txt_chunks, txt_presentation, zone_line
 
 
 def _parse_back(presentation: str) -> str:

@@ -30,10 +30,10 @@ from auditor.render_reports import (
     md_text,
     render_markdown,
     render_markdown_from_json,
-    txt_chunks,
     zone_file_lines,
     zone_file_text,
 )
+from auditor.zonefile import txt_chunks
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("INBOXREADY_UPDATE_GOLDEN") == "1"
@@ -115,9 +115,9 @@ def test_value_without_spaces_is_cut_at_255_bytes():
 
 def test_multibyte_characters_are_not_split():
     value = "é" * 200  # 400 bytes of two-byte characters, no spaces
-    chunks = txt_chunks(value)
-    assert all(len(c) <= 255 for c in chunks)
-    assert [c.decode("utf-8") for c in chunks]  # every chunk is whole UTF-8
+    chunks = txt_chunks(value)  # whole characters only: each chunk is a str
+    assert all(len(c.encode("utf-8")) <= 255 for c in chunks)
+    assert "".join(chunks) == value
     strings = parse_txt_line(zone_file_lines([txt("example.org.", value)])[0])
     assert b"".join(strings) == value.encode()
 

@@ -17,7 +17,6 @@ from typing import Any
 from auditor.fixes import dmarc, mx, provider, spf  # noqa: F401 - importing registers the fixes
 from auditor.fixes import settings as setting_fixes  # noqa: F401
 from auditor.fixes.context import REGISTRY, FixContext, RecordChange, SettingChange, fix_names, register
-from auditor.fixes.zone import txt_chunks, zone_line
 
 __all__ = [
     "REGISTRY",
@@ -27,8 +26,6 @@ __all__ = [
     "fix_names",
     "propose_fixes",
     "register",
-    "txt_chunks",
-    "zone_line",
 ]
 
 

@@ -1,4 +1,6 @@
-"""Zone-file rendering of proposed records.
+"""Zone-file text for records: TXT values in 255-byte character-strings, quoted and escaped.
+
+Used by the fixes (the records they propose) and the reports (the block users paste).
 
 A TXT value in the JSON is the logical string. In a zone file it must be split into character-strings of at
 most 255 bytes (RFC 1035), and receivers join them with *no* added space (RFC 7208 §3.3). So each cut is
