@@ -17,13 +17,22 @@ from rich.text import Text
 from auditor.audit import AuditResult
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Newlines too: a TXT record must not start a line of its own that looks like inboxready's ("All good").
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-def printable(text: str) -> str:
-    """Escape control and bidi characters so a record cannot act on the terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}",
-                        text)
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """Escape control and bidi characters so a record cannot act on the terminal.
+
+    `keep_newlines` is for blocks whose lines are ours (a zone-file block); single values escape them too.
+    """
+    def escape(match: re.Match) -> str:
+        char = match.group()
+        if keep_newlines and char == "\n":
+            return char
+        return f"\\x{ord(char):02x}" if ord(char) < 256 else f"\\u{ord(char):04x}"
+
+    return _CONTROL.sub(escape, text)
 
 
 def render_json(result: AuditResult) -> str:
@@ -40,16 +49,22 @@ def verdict_line(result: AuditResult) -> str:
         head = "No problems found in what could be checked, but some checks could not be completed"
     else:
         head = "All good: nothing found that would stop or spam-folder this mail"
+    return f"{head} ({summary_counts(summary)})."
+
+
+def summary_counts(summary: dict[str, int]) -> str:
+    """`1 critical, 2 warning, 1 unknown, 30 passed`: the counts a verdict line ends with."""
     parts = [f"{summary[k]} {k}" for k in ("critical", "warning", "info") if summary[k]]
     if summary["unknown"]:
         parts.append(f"{summary['unknown']} unknown")
     parts.append(f"{summary['passed']} passed")
-    return f"{head} ({', '.join(parts)})."
+    return ", ".join(parts)
 
 
-def render_text(result: AuditResult, stream: TextIO | None = None, *, color: bool | None = None) -> None:
+def make_console(stream: TextIO | None, color: bool | None) -> Console:
+    """A rich console for reports: colour only on a terminal (or when asked), no markup guessing."""
     stream = stream or sys.stdout
-    console = Console(
+    return Console(
         file=stream,
         force_terminal=color,
         no_color=color is False,
@@ -57,6 +72,10 @@ def render_text(result: AuditResult, stream: TextIO | None = None, *, color: boo
         # Piped output (cron mail, CI logs) is not wrapped mid-sentence; a terminal wraps to its width.
         soft_wrap=not getattr(stream, "isatty", lambda: False)(),
     )
+
+
+def render_text(result: AuditResult, stream: TextIO | None = None, *, color: bool | None = None) -> None:
+    console = make_console(stream, color)
     target = result.target
     header = Text()
     header.append("inboxready", style="bold")

@@ -229,7 +229,7 @@ def md_code(value: Any, *, table: bool = False) -> MdSafe:
 
 def md_fence(value: Any, info: str = "") -> MdSafe:
     """A fenced code block longer than any backtick run inside; `text` keeps its own line breaks."""
-    text = printable(str(value).replace("\r\n", "\n")).rstrip("\n")
+    text = printable(str(value).replace("\r\n", "\n"), keep_newlines=True).rstrip("\n")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return MdSafe(f"{fence}{info}\n{text}\n{fence}")
@@ -357,7 +357,7 @@ def _common_filters(env: Environment) -> None:
     env.filters["setting_line"] = setting_line
     env.filters["shown_current"] = shown_current
     env.filters["record_rdata"] = record_rdata
-    env.filters["printable"] = lambda value: printable(str(value))
+    env.filters["printable"] = lambda value: printable(str(value), keep_newlines=True)
     env.tests["unknown_fact"] = is_unknown_fact
 
 

@@ -97,3 +97,12 @@ def test_markup_and_control_characters(dns_server, capsys):
     data = json.loads(capsys.readouterr().out)
     assert code == 1
     assert data["facts"]["spf"]["record"] == raw
+
+
+def test_a_newline_in_a_record_cannot_fake_a_line_of_output(dns_server):
+    dns_server.add_zone_text('example.org. TXT "v=spf1 +all\\010All good: nothing found"')
+    result = audit(dns_server)
+    text = io.StringIO()
+    render_text(result, text, color=False)
+    assert not any(line.startswith("All good") for line in text.getvalue().splitlines())
+    assert "\\x0aAll good" in text.getvalue()

@@ -6,14 +6,13 @@ attacker-controlled text and goes through `printable`; the transcript is already
 
 from __future__ import annotations
 
-import sys
 from typing import TextIO
 
 from rich.console import Console
 from rich.text import Text
 
 from auditor.facts.base import Unknown
-from auditor.render import SEVERITY_STYLE, printable
+from auditor.render import SEVERITY_STYLE, make_console, printable, summary_counts
 
 TLS_WORDS = {"starttls": "STARTTLS", "implicit": "implicit TLS", "none": "no TLS"}
 LABEL_WIDTH = 13
@@ -31,24 +30,13 @@ def verdict_line(result) -> str:
         head = f"No problem found with {where} in what was checked, but some steps could not be checked"
     else:
         head = f"The relay {where} works the way the app uses it"
-    parts = [f"{summary[k]} {k}" for k in ("critical", "warning", "info") if summary[k]]
-    if summary["unknown"]:
-        parts.append(f"{summary['unknown']} unknown")
-    parts.append(f"{summary['passed']} passed")
-    return f"{head} ({', '.join(parts)})."
+    return f"{head} ({summary_counts(summary)})."
 
 
 def render_probe_text(
     result, stream: TextIO | None = None, *, color: bool | None = None, verbose: bool = False
 ) -> None:
-    stream = stream or sys.stdout
-    console = Console(
-        file=stream,
-        force_terminal=color,
-        no_color=color is False,
-        highlight=False,
-        soft_wrap=not getattr(stream, "isatty", lambda: False)(),
-    )
+    console = make_console(stream, color)
     probe = result.facts.probe
     header = Text()
     header.append("inboxready probe", style="bold")
