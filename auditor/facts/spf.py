@@ -9,13 +9,12 @@ soon as the record is known, so the audit costs the depth of the tree, not its s
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import re
 from dataclasses import dataclass
 
 from auditor.dns import Lookup, Resolver, absolute
 from auditor.facts.base import Unknown, unknown_from
 from auditor.facts.model import SpfFacts, SpfNode
+from auditor.facts.spf_terms import Modifier, SpfSyntaxError, is_spf_record, parse_term
 
 LOOKUP_LIMIT = 10
 VOID_LIMIT = 2
@@ -24,22 +23,22 @@ MX_ADDRESS_LIMIT = 10
 MAX_NODES = 120
 MAX_DEPTH = 12
 
-_VERSION = re.compile(r"^v=spf1(?: |$)", re.IGNORECASE)
-_TERM = re.compile(r"^(?P<q>[-+~?]?)(?P<name>[a-z][a-z0-9_.-]*)(?P<rest>.*)$", re.IGNORECASE)
 DNS_MECHANISMS = frozenset({"include", "a", "mx", "ptr", "exists"})
 
 
 def select_spf(values: list[str] | tuple[str, ...]) -> list[str]:
     """RFC 7208 §4.5: keep TXT strings whose version section is exactly `v=spf1`."""
-    return [value for value in values if _VERSION.match(value)]
+    return [value for value in values if is_spf_record(value)]
 
 
 @dataclass(frozen=True)
 class Term:
+    """What the tree walk needs of one term, parsed by the evaluator's own grammar (`spf_terms`)."""
+
     text: str
     qualifier: str  # "+", "-", "~", "?" ("" for modifiers)
     name: str  # lower-case mechanism or modifier name
-    value: str | None  # the domain-spec / ip / argument, without CIDR suffixes
+    value: str | None  # the domain-spec (CIDR suffixes removed) or the modifier's value
     modifier: bool
 
     @property
@@ -48,50 +47,22 @@ class Term:
 
 
 def parse_terms(record: str) -> tuple[list[Term], list[str]]:
-    """Split a record into terms; return (terms, syntax problems found on the way). Pure."""
+    """Split a record into terms; return (terms, syntax problems, one per bad term). Pure."""
     terms: list[Term] = []
     problems: list[str] = []
     for text in record.split(" ")[1:]:
         if not text:
             continue
-        match = _TERM.match(text)
-        if match is None:
-            problems.append(f"'{text}' is not a valid SPF term")
+        try:
+            parsed = parse_term(text)
+        except SpfSyntaxError as exc:
+            problems.append(str(exc))
             continue
-        qualifier, name, rest = match["q"], match["name"].lower(), match["rest"]
-        if rest.startswith("=") and not qualifier:
-            terms.append(Term(text, "", name, rest[1:], modifier=True))
-            continue
-        value = None
-        if rest.startswith(":"):
-            value = rest[1:]
-        elif rest and not rest.startswith("/"):
-            problems.append(f"'{text}' is not a valid SPF term")
-            continue
-        if name in ("a", "mx") and value is not None:
-            value = value.split("/", 1)[0] or None
-        if name not in ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"):
-            problems.append(f"'{name}' is not an SPF mechanism")
-            continue
-        if name in ("include", "exists") and not value:
-            problems.append(f"'{text}' needs a domain after the colon")
-            continue
-        if name in ("ip4", "ip6"):
-            problems.extend(_check_ip(name, value, text))
-        terms.append(Term(text, qualifier or "+", name, value, modifier=False))
+        if isinstance(parsed, Modifier):
+            terms.append(Term(text, "", parsed.name, parsed.value, modifier=True))
+        else:
+            terms.append(Term(text, parsed.qualifier, parsed.name, parsed.domain_spec, modifier=False))
     return terms, problems
-
-
-def _check_ip(name: str, value: str | None, text: str) -> list[str]:
-    if not value:
-        return [f"'{text}' needs an address"]
-    try:
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        return [f"'{text}' is not a valid {name} address or network"]
-    if (name == "ip4") != (network.version == 4):
-        return [f"'{text}' has an address of the wrong family"]
-    return []
 
 
 def has_macro(value: str | None) -> bool:
